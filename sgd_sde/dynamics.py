@@ -1,0 +1,409 @@
+r"""Update rules that plug into :func:`sgd_sde.simulate`.
+
+A dynamics acts on the whole ensemble at once: its state is a dict of arrays of shape
+``(d, P)`` (particles on the minor axis, the fast layout for small ``d``), and
+:meth:`AbstractDynamics.step` advances it by one step using per-particle kernels batched with
+``jax.vmap``. All of them share the same two kernels — :func:`stochastic_gradient` (SGD side) and
+:func:`diffusion` (SDE side) — taken from the noise model, so SGD, its SDE and SVAG cannot drift
+apart.
+
+Key discipline: step ``k`` uses ``key_k = fold_in(key, k)`` (done by the simulator). SGD's noise and
+the Euler–Maruyama increment of the same step come from the *same* ``key_k``, so the two are
+coupled; with ``substeps > 1`` the substep increments are a discrete Brownian bridge conditioned to
+sum to that same increment.
+
+Time: SGD step ``k`` corresponds to SDE time ``t = k · lr`` (SVAG: ``t = k · lr / l``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate as V
+from .noise import AbstractNoise
+
+__all__ = [
+    "AbstractDynamics",
+    "SGD",
+    "EMAMomentum",
+    "EulerMaruyama",
+    "SVAG",
+    "Langevin",
+    "DiffraxSDE",
+    "stochastic_gradient",
+    "diffusion",
+    "drift",
+]
+
+_THERMAL = 0x7FFF  # fold-in tag of the thermal (Langevin) noise stream
+
+
+# --------------------------------------------------------------------------- shared kernels
+def drift(landscape, theta):
+    """``∇L`` for every particle: ``theta`` ``(d, P)`` → ``(d, P)``."""
+    return jax.vmap(landscape.grad, in_axes=1, out_axes=1)(theta)
+
+
+def stochastic_gradient(landscape, noise: AbstractNoise, theta, sample, batch_size):
+    """Minibatch gradient for every particle, from one draw of ``noise.sample``."""
+    fn = lambda th, s: noise.stochastic_gradient(landscape, th, s, batch_size)
+    return jax.vmap(fn, in_axes=(1, 1), out_axes=1)(theta, sample)
+
+
+def diffusion(landscape, noise: AbstractNoise, theta, z):
+    """``C(θ)^{1/2} z`` for every particle."""
+    fn = lambda th, zz: noise.diffusion(landscape, th, zz)
+    return jax.vmap(fn, in_axes=(1, 1), out_axes=1)(theta, z)
+
+
+def _sgd_gradient(landscape, noise, theta, key, batch_size):
+    sample = noise.sample(key, landscape, theta.shape[1], batch_size, theta.dtype)
+    return stochastic_gradient(landscape, noise, theta, sample, batch_size)
+
+
+# --------------------------------------------------------------------------- base
+class AbstractDynamics(eqx.Module):
+    """Base of all update rules.
+
+    Attributes:
+        lr: learning rate ``η > 0`` (the schedule, if any, multiplies it... no: a schedule
+            *replaces* it; see :mod:`sgd_sde.schedules`).
+        batch_size: batch size ``B ≥ 1``.
+        weak_order, strong_order: convergence orders *of the discretisation of the SDE*
+            (for SGD itself: as an approximation of its SDE, Li, Tai & E 2017).
+        citation: the paper the rule comes from.
+    """
+
+    lr: float
+    batch_size: int
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
+    citation: ClassVar[str] = ""
+
+    def __check_init__(self):
+        V.positive("lr", self.lr)
+        V.positive_int("batch_size", self.batch_size)
+
+    def time_per_step(self, lr):
+        """SDE time advanced by one step at learning rate ``lr``."""
+        return lr
+
+    def init(self, theta):
+        """Initial state for ``theta`` of shape ``(d, P)``."""
+        return {"theta": theta}
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        """Advance ``state`` by one step."""
+        raise NotImplementedError
+
+
+class SGD(AbstractDynamics):
+    r"""Minibatch SGD with heavy-ball momentum in the PyTorch parameterisation:
+
+    .. math:: v_{k+1} = \mu v_k + \hat g(\theta_k), \qquad \theta_{k+1} = \theta_k - \eta\, v_{k+1}.
+
+    With ``momentum = 0`` this is plain SGD, ``θ ← θ − η ĝ``. Its SDE (first order) is
+    ``dθ = −∇L dt + sqrt(η/B) C^{1/2} dW`` with ``t = kη``; with momentum the effective learning
+    rate is ``η/(1 − μ)``.
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        momentum: ``μ ∈ [0, 1)``.
+
+    Examples:
+        >>> SGD(lr=0.1, batch_size=32, momentum=0.9).momentum
+        0.9
+
+    References:
+        Robbins & Monro 1951, "A Stochastic Approximation Method"; Polyak 1964, "Some methods of
+        speeding up the convergence of iteration methods"; Li, Tai & E 2017, "Stochastic Modified
+        Equations and Adaptive Stochastic Gradient Algorithms".
+    """
+
+    momentum: float = 0.0
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
+    citation: ClassVar[str] = (
+        "Robbins & Monro 1951, A Stochastic Approximation Method; Li, Tai & E 2017, "
+        "Stochastic Modified Equations and Adaptive Stochastic Gradient Algorithms"
+    )
+
+    def __check_init__(self):
+        m = V.as_float("momentum", self.momentum)
+        if not 0.0 <= m < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got momentum={m}")
+
+    def init(self, theta):
+        if self.momentum == 0.0:
+            return {"theta": theta}
+        return {"theta": theta, "velocity": jnp.zeros_like(theta)}
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        theta = state["theta"]
+        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
+        if self.momentum == 0.0:
+            return {"theta": theta - lr * g}
+        v = self.momentum * state["velocity"] + g
+        return {"theta": theta - lr * v, "velocity": v}
+
+
+class EMAMomentum(AbstractDynamics):
+    r"""Momentum as an exponential moving average of gradients (total weight 1):
+
+    .. math:: m_{k+1} = \beta m_k + (1-\beta)\hat g(\theta_k), \qquad \theta_{k+1} = \theta_k - \eta\, m_{k+1}.
+
+    Unlike heavy-ball momentum the temperature ``η/B`` does not grow with ``1/(1−β)``
+    (McAllester 2023, TTIC 31230 lecture "The Learning Rate as Temperature").
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        beta: ``β ∈ [0, 1)``.
+
+    References:
+        McAllester 2023, TTIC 31230 "Fundamentals of Deep Learning", SGD lecture; Kingma & Ba 2015,
+        "Adam: A Method for Stochastic Optimization" (the first-moment EMA).
+    """
+
+    beta: float = 0.9
+    citation: ClassVar[str] = "McAllester 2023, TTIC 31230 lecture on SGD temperature"
+
+    def __check_init__(self):
+        b = V.as_float("beta", self.beta)
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"beta must lie in [0, 1), got beta={b}")
+
+    def init(self, theta):
+        return {"theta": theta, "average": jnp.zeros_like(theta)}
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        g = _sgd_gradient(landscape, noise, state["theta"], key, batch_size)
+        m = self.beta * state["average"] + (1.0 - self.beta) * g
+        return {"theta": state["theta"] - lr * m, "average": m}
+
+
+def bridge_increments(key, z_total, substeps: int):
+    """Split a standard increment ``z_total`` (shape ``(m, P)``) into ``substeps`` standard
+    increments that sum to ``sqrt(substeps) · z_total`` (a discrete Brownian bridge): the substep
+    increments are i.i.d. ``N(0, I)`` marginally and the coarse increment is unchanged.
+    """
+    if substeps == 1:
+        return z_total[None]
+    fine = jax.random.normal(key, (substeps,) + z_total.shape, z_total.dtype)
+    return fine - jnp.mean(fine, axis=0) + z_total / math.sqrt(substeps)
+
+
+class EulerMaruyama(AbstractDynamics):
+    r"""Euler–Maruyama for the SGD SDE (first-order stochastic modified equation)
+
+    .. math:: d\theta = -\nabla L(\theta)\,dt + \sqrt{\eta/B}\; C(\theta)^{1/2}\, dW_t,
+
+    with ``t = kη``: one call of :meth:`step` advances SDE time by ``η`` in ``substeps`` sub-steps
+    of ``dt = η / substeps``. For α-stable noise (:class:`~sgd_sde.noise.HeavyTailed`) ``dW`` is an
+    α-stable Lévy increment scaled by ``dt^{1/α}`` and the prefactor is ``(η/B)^{1−1/α}``.
+    With ``substeps = 1`` and Gaussian noise it is *the same map* as SGD with that noise (same key,
+    same increment), which makes SGD-vs-SDE comparisons coupled.
+
+    Weak order 1, strong order 1/2 (1 for additive noise).
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        substeps: number of Euler–Maruyama sub-steps per SGD step (≥ 1).
+
+    References:
+        Li, Tai & E 2017, "Stochastic Modified Equations and Adaptive Stochastic Gradient
+        Algorithms"; Kloeden & Platen 1992, "Numerical Solution of Stochastic Differential Equations".
+    """
+
+    substeps: int = 1
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
+    citation: ClassVar[str] = "Li, Tai & E 2017, Stochastic Modified Equations and Adaptive Stochastic Gradient Algorithms"
+
+    def __check_init__(self):
+        V.positive_int("substeps", self.substeps)
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        theta = state["theta"]
+        alpha = float(noise.stable_index)
+        n = int(self.substeps)
+        dt = lr / n
+        z = noise.increment(key, landscape, theta.shape[1], theta.dtype)
+        if alpha == 2.0:
+            zs = bridge_increments(jax.random.fold_in(key, 1), z, n)
+        else:  # Lévy increments have no bridge with a closed form; substeps draw independently
+            zs = jnp.stack([z] + [noise.increment(jax.random.fold_in(key, j), landscape, theta.shape[1], theta.dtype) for j in range(1, n)])
+        prefactor = (lr / jnp.asarray(batch_size, theta.dtype)) ** (1.0 - 1.0 / alpha) * dt ** (1.0 / alpha)
+
+        def sub(th, zj):
+            return th - dt * drift(landscape, th) - prefactor * diffusion(landscape, noise, th, zj), None
+
+        theta, _ = jax.lax.scan(sub, theta, zs)
+        return {"theta": theta}
+
+
+class SVAG(AbstractDynamics):
+    r"""Stochastic Variance Amplified Gradient (Li, Malladi & Arora 2021):
+
+    .. math:: \theta_{k+1} = \theta_k - \frac{\eta}{l}\big(r_1 \hat g_1 + r_2 \hat g_2\big),
+              \quad r_{1,2} = \frac{1 \pm \sqrt{2l-1}}{2},
+
+    with ``ĝ_1, ĝ_2`` two independent minibatch gradients. Since ``r_1 + r_2 = 1`` and
+    ``r_1² + r_2² = l``, the noise per unit time equals SGD's, and as ``l → ∞`` the iterates are an
+    order-1 weak approximation of the SDE at *finite* ``η``. Time per step is ``η / l``: run
+    ``l`` times more steps to cover the same SDE time.
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        l: amplification ``l ≥ 1`` (``l = 1`` is SGD).
+
+    References:
+        Li, Malladi & Arora 2021, "On the Validity of Modeling SGD with Stochastic Differential
+        Equations (SDEs)".
+    """
+
+    l: float = 1.0
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
+    citation: ClassVar[str] = "Li, Malladi & Arora 2021, On the Validity of Modeling SGD with SDEs"
+
+    def __check_init__(self):
+        if V.as_float("l", self.l) < 1.0:
+            raise ValueError(f"l must be >= 1, got l={self.l}")
+
+    @property
+    def coefficients(self) -> tuple[float, float]:
+        """``(r_1, r_2)``."""
+        s = math.sqrt(2.0 * self.l - 1.0)
+        return (1.0 + s) / 2.0, (1.0 - s) / 2.0
+
+    def time_per_step(self, lr):
+        return lr / self.l
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        theta = state["theta"]
+        r1, r2 = self.coefficients
+        g1 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, 1), batch_size)
+        g2 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, 2), batch_size)
+        return {"theta": theta - (lr / self.l) * (r1 * g1 + r2 * g2)}
+
+
+class Langevin(AbstractDynamics):
+    r"""(Stochastic-gradient) Langevin dynamics at temperature ``T``:
+
+    .. math:: \theta_{k+1} = \theta_k - \eta\,\hat g(\theta_k) + \sqrt{2\eta T}\,\xi_k,\qquad \xi_k\sim N(0, I),
+
+    the Euler–Maruyama discretisation of ``dθ = −∇L dt + sqrt(2T) dW`` whose stationary law is
+    ``p ∝ exp(−L/T)``. With the default ``noise=None`` of :func:`simulate` the gradient is exact;
+    with a noise model it is SGLD. ``batch_size`` only matters for that noise model.
+
+    Args:
+        lr: ``η > 0``.
+        temperature: ``T ≥ 0``.
+        batch_size: ``B ≥ 1`` (default 1).
+
+    References:
+        Welling & Teh 2011, "Bayesian Learning via Stochastic Gradient Langevin Dynamics";
+        Roberts & Tweedie 1996, "Exponential convergence of Langevin distributions and their
+        discrete approximations".
+    """
+
+    temperature: float = 1.0
+    batch_size: int = 1
+    citation: ClassVar[str] = "Welling & Teh 2011, Bayesian Learning via Stochastic Gradient Langevin Dynamics"
+
+    def __init__(self, lr: float, temperature: float, batch_size: int = 1):
+        self.lr = lr
+        self.temperature = temperature
+        self.batch_size = batch_size
+
+    def __check_init__(self):
+        V.nonnegative("temperature", self.temperature)
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        theta = state["theta"]
+        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
+        xi = jax.random.normal(jax.random.fold_in(key, _THERMAL), theta.shape, theta.dtype)
+        return {"theta": theta - lr * g + jnp.sqrt(2.0 * lr * self.temperature) * xi}
+
+
+class DiffraxSDE(AbstractDynamics):
+    r"""The SGD SDE ``dθ = −∇L dt + sqrt(η/B) C(θ)^{1/2} dW`` handed to a diffrax solver.
+
+    Each step integrates SDE time ``[0, η]`` with ``dt0 = η / substeps`` (or adaptively with a
+    ``stepsize_controller``) using a :class:`diffrax.VirtualBrownianTree` keyed by the step key and
+    the particle index, so results do not depend on chunking. Use it for higher-order or adaptive
+    solvers (Heun, Milstein, SRA1, ShARK, ...); the plain Euler–Maruyama case is faster in
+    :class:`EulerMaruyama`. Gaussian noise models only.
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        solver: a diffrax solver instance (default ``diffrax.Heun()``).
+        substeps: fixed sub-steps per SGD step (≥ 1).
+        weak: the solver's weak order for this noise (for checks; default 1).
+        strong: its strong order (default: ``solver.strong_order`` when available, else 0.5).
+
+    References:
+        Kidger 2021, "On Neural Differential Equations" (diffrax); Rößler 2010, "Runge–Kutta
+        Methods for the Strong Approximation of Solutions of Stochastic Differential Equations".
+    """
+
+    solver: object = None
+    substeps: int = 1
+    weak: float = 1.0
+    strong: float | None = None
+    citation: ClassVar[str] = "Kidger 2021, On Neural Differential Equations (diffrax)"
+
+    def __check_init__(self):
+        V.positive_int("substeps", self.substeps)
+
+    @property
+    def weak_order(self):  # type: ignore[override]
+        return self.weak
+
+    @property
+    def strong_order(self):  # type: ignore[override]
+        if self.strong is not None:
+            return self.strong
+        return 0.5
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        import diffrax
+
+        if float(noise.stable_index) != 2.0:
+            raise ValueError("DiffraxSDE supports Gaussian noise models only")
+        solver = diffrax.Heun() if self.solver is None else self.solver
+        theta = state["theta"]
+        d, n_particles = theta.shape
+        m = noise.noise_dim(landscape)
+        scale = jnp.sqrt(lr / jnp.asarray(batch_size, theta.dtype))
+        t1 = jnp.asarray(lr, theta.dtype)
+
+        def one(th, pkey):
+            bm = diffrax.VirtualBrownianTree(0.0, t1, tol=t1 / (4 * self.substeps), shape=(m,), key=pkey)
+            terms = diffrax.MultiTerm(
+                diffrax.ODETerm(lambda t, y, a: -landscape.grad(y)),
+                diffrax.ControlTerm(
+                    lambda t, y, a: jax.jacfwd(lambda zz: scale * noise.diffusion(landscape, y, zz))(jnp.zeros(m, y.dtype)),
+                    bm,
+                ),
+            )
+            sol = diffrax.diffeqsolve(
+                terms, solver, 0.0, t1, t1 / self.substeps, th, saveat=diffrax.SaveAt(t1=True),
+                max_steps=4 * self.substeps + 16, throw=False,
+            )
+            return sol.ys[-1]
+
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_particles))
+        new = jax.vmap(one, in_axes=(1, 0), out_axes=1)(theta, keys)
+        return {"theta": new}

@@ -1,0 +1,75 @@
+"""Quadratic bowl ``L(θ) = ½ (θ − θ*)ᵀ H (θ − θ*)``: the landscape every SDE closed form lives on."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .. import _validate as V
+from .base import AbstractLandscape
+
+__all__ = ["Quadratic"]
+
+
+class Quadratic(AbstractLandscape):
+    r"""Quadratic landscape :math:`L(\theta) = \tfrac12(\theta-\theta^*)^\top H(\theta-\theta^*)`.
+
+    Args:
+        hessian: symmetric positive semi-definite ``(d, d)`` matrix ``H``.
+        minimum: ``θ*`` of shape ``(d,)`` (default: the origin).
+
+    Raises:
+        ValueError: if ``hessian`` is not a finite symmetric PSD square matrix, or ``minimum``
+            has the wrong shape or non-finite entries.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> q = Quadratic(jnp.diag(jnp.array([1.0, 10.0])))
+        >>> float(q.loss(jnp.array([1.0, 1.0])))
+        5.5
+
+    References:
+        Mandt, Hoffman & Blei 2017, "Stochastic Gradient Descent as Approximate Bayesian
+        Inference" (the quadratic/OU picture of SGD).
+    """
+
+    hessian_matrix: Float[Array, "d d"]
+    theta_star: Float[Array, " d"]
+    citation: ClassVar[str] = (
+        "Mandt, Hoffman & Blei 2017, Stochastic Gradient Descent as Approximate Bayesian Inference"
+    )
+
+    def __init__(self, hessian, minimum=None):
+        h = V.symmetric_psd("hessian", hessian)
+        d = h.shape[0]
+        if minimum is None:
+            m = np.zeros(d, dtype=h.dtype)
+        else:
+            m = V.finite_array("minimum", minimum, ndim=1)
+            if m.shape != (d,):
+                raise ValueError(f"minimum must have shape ({d},) to match hessian, got {m.shape}")
+        self.hessian_matrix = jnp.asarray(h)
+        self.theta_star = jnp.asarray(m, dtype=self.hessian_matrix.dtype)
+
+    @property
+    def dim(self) -> int:
+        return self.hessian_matrix.shape[0]
+
+    def loss(self, theta):
+        r = theta - self.theta_star.astype(theta.dtype)
+        return 0.5 * r @ (self.hessian_matrix.astype(theta.dtype) @ r)
+
+    def grad(self, theta):
+        return self.hessian_matrix.astype(theta.dtype) @ (theta - self.theta_star.astype(theta.dtype))
+
+    def hvp(self, theta, v):
+        return self.hessian_matrix.astype(theta.dtype) @ v
+
+    def hessian(self, theta):
+        return self.hessian_matrix.astype(theta.dtype)
+
+    def minimum(self):
+        return self.theta_star

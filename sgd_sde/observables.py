@@ -1,0 +1,78 @@
+"""Per-particle observables recorded by :func:`sgd_sde.simulate` at each save point.
+
+An observable is ``fn(landscape, theta, theta0) -> array`` for one particle (``theta`` of shape
+``(d,)``); built-ins are named by string. They are reduced on device inside the scan; only their
+values at save points are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import jax.numpy as jnp
+
+__all__ = ["BUILTIN", "resolve"]
+
+
+def _loss(landscape, theta, theta0):
+    return landscape.loss(theta)
+
+
+def _distance_from_init(landscape, theta, theta0):
+    return jnp.sqrt(jnp.sum((theta - theta0) ** 2))
+
+
+def _grad_norm(landscape, theta, theta0):
+    return jnp.sqrt(jnp.sum(landscape.grad(theta) ** 2))
+
+
+def _theta(landscape, theta, theta0):
+    return theta
+
+
+def _distance_from_minimum(landscape, theta, theta0):
+    return jnp.sqrt(jnp.sum((theta - landscape.minimum().astype(theta.dtype)) ** 2))
+
+
+BUILTIN: dict[str, Callable] = {
+    "loss": _loss,
+    "distance_from_init": _distance_from_init,
+    "grad_norm": _grad_norm,
+    "theta": _theta,
+    "distance_from_minimum": _distance_from_minimum,
+}
+
+
+def resolve(observables, landscape) -> tuple[tuple[str, Callable], ...]:
+    """Turn a sequence of names and/or a mapping ``name -> fn`` into ``((name, fn), ...)``.
+
+    Raises:
+        ValueError: on an unknown name, or ``distance_from_minimum`` on a landscape with no known minimum.
+        TypeError: on a non-callable custom observable.
+    """
+    if observables is None:
+        return ()
+    if isinstance(observables, str):
+        observables = (observables,)
+    items: list[tuple[str, Callable]] = []
+    if isinstance(observables, Mapping):
+        pairs = list(observables.items())
+    elif isinstance(observables, Sequence):
+        pairs = [(o, None) if isinstance(o, str) else (getattr(o, "__name__", repr(o)), o) for o in observables]
+    else:
+        raise TypeError(f"observables must be a sequence of names or a mapping name -> fn, got {type(observables).__name__}")
+    for name, fn in pairs:
+        if fn is None or isinstance(fn, str):
+            key = name if fn is None else fn
+            if key not in BUILTIN:
+                raise ValueError(f"observables: unknown name {key!r}; built-ins are {sorted(BUILTIN)} (or pass a callable)")
+            if key == "distance_from_minimum" and landscape.minimum() is None:
+                raise ValueError("observables: 'distance_from_minimum' needs a landscape with a known minimum()")
+            fn = BUILTIN[key]
+        elif not callable(fn):
+            raise TypeError(f"observables[{name!r}] must be callable, got {type(fn).__name__}")
+        items.append((str(name), fn))
+    names = [n for n, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"observables: duplicate names {names}")
+    return tuple(items)

@@ -1,0 +1,303 @@
+"""The one ensemble driver: :func:`simulate`.
+
+``simulate(key, landscape, dynamics, theta0, *, noise=..., n_steps=...)`` runs ``n_particles``
+copies of ``dynamics`` on ``landscape`` with one jit-compiled ``lax.scan`` over save intervals
+(an inner ``fori_loop`` over steps), in chunks for progress and bounded memory. Noise for step
+``k`` comes from ``fold_in(key, k)``, so results are bit-identical however the run is chunked.
+Particles that go non-finite or beyond ``divergence_bound`` are frozen at their last finite state
+and flagged with the step at which it happened; the rest of the ensemble goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate as V
+from . import observables as _obs
+from .dynamics import AbstractDynamics
+from .landscapes.base import AbstractLandscape
+from .noise import AbstractNoise, NoNoise
+from .schedules import Schedule, evaluate
+from .trajectory import Trajectory
+
+__all__ = ["simulate", "save_points"]
+
+
+def _check_key(key) -> jax.Array:
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"key must be a single PRNG key, got shape {key.shape}")
+        return key
+    arr = np.asarray(key) if not isinstance(key, jax.core.Tracer) else None
+    if arr is None or arr.dtype != np.uint32 or arr.shape != (2,):
+        raise TypeError("key must be a jax.random.key(...) or jax.random.PRNGKey(...) value")
+    return jax.random.wrap_key_data(jnp.asarray(arr))
+
+
+def save_points(n_steps: int, save_every: int | None = None, save_at=None) -> np.ndarray:
+    """The steps at which observables are recorded (always including 0 and ``n_steps``).
+
+    Args:
+        n_steps: total number of steps (≥ 1).
+        save_every: record every this many steps (default: about 100 saves).
+        save_at: explicit steps in ``[0, n_steps]`` (e.g. log-spaced); overrides ``save_every``.
+
+    Raises:
+        ValueError: if ``save_every < 1`` or a ``save_at`` entry is outside ``[0, n_steps]``.
+    """
+    n = V.positive_int("n_steps", n_steps)
+    if save_at is not None:
+        pts = V.finite_array("save_at", save_at, ndim=1)
+        if pts.size == 0:
+            raise ValueError("save_at must hold at least one step")
+        if not np.all(pts == np.round(pts)) or pts.min() < 0 or pts.max() > n:
+            raise ValueError(f"save_at entries must be integers in [0, n_steps={n}]")
+        return np.unique(np.concatenate([[0], pts.astype(np.int64), [n]]))
+    every = max(1, n // 100) if save_every is None else V.positive_int("save_every", save_every)
+    return np.unique(np.concatenate([np.arange(0, n, every, dtype=np.int64), [n]]))
+
+
+def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
+    arr = V.finite_array("theta0", theta0, ndim=(1, 2))
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    d = landscape.dim
+    if arr.shape[-1] != d:
+        raise ValueError(f"theta0 must have last axis of size d = {d} (landscape.dim), got shape {arr.shape}")
+    p = V.positive_int("n_particles", n_particles)
+    if arr.ndim == 2:
+        if p not in (1, arr.shape[0]):
+            raise ValueError(f"n_particles = {p} does not match theta0 with {arr.shape[0]} rows")
+        out = arr
+    else:
+        out = np.broadcast_to(arr, (p, d))
+    if out.dtype == np.float64 and not jax.config.jax_enable_x64:
+        out = out.astype(np.float32)
+    return jnp.asarray(out)
+
+
+class _Config(eqx.Module):
+    """Static configuration of one compiled runner (hashable)."""
+
+    observables: tuple = eqx.field(static=True)
+    lr_fn: Callable | None = eqx.field(static=True)
+    batch_fn: Callable | None = eqx.field(static=True)
+    bound: float = eqx.field(static=True)
+
+
+@eqx.filter_jit
+def _run_chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, starts, ends):
+    """Run save intervals ``[starts[i], ends[i])`` one after another; observables at each end."""
+
+    def one_step(t, c):
+        state, diverged, div_step = c
+        lr = dynamics.lr if config.lr_fn is None else jnp.asarray(config.lr_fn(t), state["theta"].dtype)
+        bs = dynamics.batch_size if config.batch_fn is None else config.batch_fn(t)
+        new = dynamics.step(landscape, noise, state, jax.random.fold_in(key, t), lr, bs)
+        th = new["theta"]
+        ok = jnp.all(jnp.isfinite(th), axis=0) & (jnp.max(jnp.abs(th), axis=0) <= config.bound)
+        newly = ~diverged & ~ok
+        div_step = jnp.where(newly, t, div_step)
+        diverged = diverged | newly
+        state = jax.tree_util.tree_map(lambda n, o: jnp.where(diverged, o, n), new, state)
+        return state, diverged, div_step
+
+    def interval(c, se):
+        c = jax.lax.fori_loop(se[0], se[1], one_step, c)
+        th = c[0]["theta"]
+        rec = {
+            name: jax.vmap(lambda a, b, f=fn: f(landscape, a, b), in_axes=(1, 1), out_axes=0)(th, theta0)
+            for name, fn in config.observables
+        }
+        return c, rec
+
+    return jax.lax.scan(interval, carry, (starts, ends))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("sgd_sde", "jax", "jaxlib", "numpy", "equinox"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _describe(module) -> dict[str, Any]:
+    fields = {}
+    for f in getattr(module, "__dataclass_fields__", {}).values():
+        v = getattr(module, f.name, None)
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            fields[f.name] = v
+    return {"type": type(module).__name__, **fields, "citation": getattr(module, "citation", "")}
+
+
+def simulate(
+    key,
+    landscape: AbstractLandscape,
+    dynamics: AbstractDynamics,
+    theta0,
+    *,
+    noise: AbstractNoise | None = None,
+    n_steps: int,
+    n_particles: int = 1,
+    save_every: int | None = None,
+    save_at=None,
+    observables=("loss", "distance_from_init"),
+    schedule: Schedule | Callable | None = None,
+    progress: bool | None = None,
+    chunk_size: int | None = None,
+    divergence_bound: float = 1e6,
+) -> Trajectory:
+    r"""Simulate an ensemble of ``n_particles`` under ``dynamics`` on ``landscape``.
+
+    Args:
+        key: a ``jax.random.key`` (or legacy ``PRNGKey``); step ``k`` uses ``fold_in(key, k)``.
+        landscape: an :class:`~sgd_sde.landscapes.AbstractLandscape`.
+        dynamics: an :class:`~sgd_sde.dynamics.AbstractDynamics` (SGD, EulerMaruyama, SVAG, ...).
+        theta0: ``(d,)`` (shared by all particles) or ``(P, d)``; its float dtype is kept.
+        noise: gradient-noise model (default :class:`~sgd_sde.noise.NoNoise`: exact gradients).
+        n_steps: number of steps (≥ 1).
+        n_particles: ensemble size ``P`` (ignored when ``theta0`` is ``(P, d)``, or must equal ``P``).
+        save_every: record observables every this many steps (default ≈ 100 saves).
+        save_at: explicit save steps (e.g. ``np.geomspace``); overrides ``save_every``.
+        observables: names from :data:`sgd_sde.observables.BUILTIN` (``"loss"``,
+            ``"distance_from_init"``, ``"grad_norm"``, ``"theta"``, ``"distance_from_minimum"``) and/or
+            a mapping ``name -> fn(landscape, theta, theta0)``. ``"theta"`` stores all parameters.
+        schedule: a :class:`~sgd_sde.schedules.Schedule`, or a callable ``k -> lr`` (a learning-rate
+            schedule, e.g. from optax); it replaces the dynamics' constant ``lr``/``batch_size``.
+        progress: show a tqdm bar (default: when stderr is a terminal).
+        chunk_size: steps per compiled call (default: 1/50 of the run with a progress bar, else the
+            whole run). Results do not depend on it.
+        divergence_bound: a particle with any ``|θ_i| >`` this (or a non-finite value) is frozen and flagged.
+
+    Returns:
+        A :class:`~sgd_sde.trajectory.Trajectory`.
+
+    Raises:
+        TypeError: on a wrong type of key, landscape, dynamics or noise.
+        ValueError: on bad values or shapes (named), before anything is traced.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from sgd_sde import simulate
+        >>> from sgd_sde.landscapes import Quadratic
+        >>> from sgd_sde.dynamics import SGD
+        >>> from sgd_sde.noise import Isotropic
+        >>> traj = simulate(jax.random.key(0), Quadratic(jnp.eye(2)), SGD(lr=0.1, batch_size=4),
+        ...                 jnp.ones(2), noise=Isotropic(1.0), n_steps=100, n_particles=8)
+        >>> traj.theta.shape, traj.saved["loss"].shape
+        ((8, 2), (101, 8))
+
+    References:
+        Li, Tai & E 2017, "Stochastic Modified Equations and Adaptive Stochastic Gradient Algorithms".
+    """
+    key = _check_key(key)
+    if not isinstance(landscape, AbstractLandscape):
+        raise TypeError(f"landscape must be an AbstractLandscape, got {type(landscape).__name__}")
+    if not isinstance(dynamics, AbstractDynamics):
+        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
+    noise = NoNoise() if noise is None else noise
+    if not isinstance(noise, AbstractNoise):
+        raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
+    n_steps = V.positive_int("n_steps", n_steps)
+    theta = _validate_theta0(theta0, landscape, n_particles)
+    bound = V.positive("divergence_bound", divergence_bound)
+    noise = noise.bind(landscape)
+    points = save_points(n_steps, save_every, save_at)
+    obs = _obs.resolve(observables, landscape)
+
+    if schedule is None:
+        schedule = Schedule()
+    elif not isinstance(schedule, Schedule):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a Schedule or a callable step -> lr, got {type(schedule).__name__}")
+        schedule = Schedule(lr=schedule)
+    lrs = evaluate(schedule.lr, n_steps, "schedule.lr") if schedule.lr is not None else None
+    if schedule.batch_size is not None:
+        bss = evaluate(schedule.batch_size, n_steps, "schedule.batch_size")
+        if not np.all(bss == np.round(bss)):
+            raise ValueError("schedule.batch_size must return integers")
+        noise.check_batch_size(landscape, int(bss.max()))
+        if type(noise).__name__ == "ExactMinibatch":
+            noise.check_batch_size(landscape, jnp.zeros(()))  # raises: fixed batch size needed
+    else:
+        noise.check_batch_size(landscape, int(dynamics.batch_size))
+
+    # SDE time of each save point
+    per_step = dynamics.time_per_step(lrs if lrs is not None else np.full(n_steps, float(dynamics.lr)))
+    times = np.concatenate([[0.0], np.cumsum(per_step)])[points]
+
+    # intervals: (0, 0) records the initial point, then consecutive save points
+    starts = np.concatenate([[0], points[:-1]]).astype(np.int32)
+    ends = points.astype(np.int32)
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if chunk_size is None:
+        chunk_size = max(1, n_steps // 50) if progress else n_steps
+    chunk_size = V.positive_int("chunk_size", chunk_size)
+    # group intervals so that each call covers about chunk_size steps; equal group sizes avoid recompiles
+    per_group = max(1, int(round(len(points) * min(1.0, chunk_size / n_steps))))
+    n_groups = math.ceil(len(points) / per_group)
+    pad = n_groups * per_group - len(points)
+    starts = np.concatenate([starts, np.full(pad, ends[-1], np.int32)])
+    ends = np.concatenate([ends, np.full(pad, ends[-1], np.int32)])
+
+    theta_dp = theta.T  # (d, P): particles on the minor axis
+    p = theta_dp.shape[1]
+    carry = (dynamics.init(theta_dp), jnp.zeros(p, bool), jnp.full(p, -1, jnp.int32))
+    config = _Config(obs, schedule.lr, schedule.batch_size, bound)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, unit="step", desc=f"simulate[{type(dynamics).__name__}]")
+    chunks: list[dict[str, np.ndarray]] = []
+    try:
+        for g in range(n_groups):
+            sl = slice(g * per_group, (g + 1) * per_group)
+            carry, rec = _run_chunk(landscape, dynamics, noise, config, key, carry, theta_dp, jnp.asarray(starts[sl]), jnp.asarray(ends[sl]))
+            chunks.append(jax.tree_util.tree_map(np.asarray, rec))
+            if bar is not None:
+                bar.update(int(ends[sl][-1] - starts[sl][0]))
+                n_div = int(carry[1].sum())
+                if n_div:
+                    bar.set_postfix(diverged=n_div)
+    finally:
+        if bar is not None:
+            bar.close()
+    saved = {name: np.concatenate([c[name] for c in chunks])[: len(points)] for name, _ in obs}
+    state, diverged, div_step = carry
+    metadata = {
+        "landscape": _describe(landscape),
+        "dynamics": _describe(dynamics),
+        "noise": _describe(noise),
+        "n_steps": n_steps,
+        "n_particles": int(p),
+        "dtype": str(theta.dtype),
+        "key": np.asarray(jax.random.key_data(key)).tolist(),
+        "schedule": {"lr": repr(schedule.lr), "batch_size": repr(schedule.batch_size)},
+        "divergence_bound": bound,
+        "observables": [n for n, _ in obs],
+        "versions": _versions(),
+    }
+    return Trajectory(
+        theta=np.asarray(state["theta"]).T,
+        saved=saved,
+        steps=points,
+        times=times,
+        diverged=np.asarray(diverged),
+        divergence_step=np.asarray(div_step),
+        metadata=metadata,
+    )

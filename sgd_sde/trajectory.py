@@ -1,0 +1,88 @@
+"""The result of :func:`sgd_sde.simulate`: final parameters, saved observables, divergence flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .io import load_arrays, save_arrays
+
+__all__ = ["Trajectory"]
+
+_SAVED_PREFIX = "saved__"
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """An ensemble run.
+
+    Attributes:
+        theta: final parameters, shape ``(P, d)`` (a diverged particle keeps its last finite value).
+        saved: observables, each with leading axes ``(n_saves, P)``.
+        steps: the step index of each save, shape ``(n_saves,)`` (0 is the initial point).
+        times: SDE time of each save (``Σ lr`` over the steps before it; SVAG: ``Σ lr / l``).
+        diverged: ``(P,)`` bool, particles that went non-finite or beyond the bound.
+        divergence_step: ``(P,)`` int, the step at which each particle diverged (−1 if it did not).
+        metadata: config, key, versions (JSON-serialisable).
+    """
+
+    theta: np.ndarray
+    saved: dict[str, np.ndarray]
+    steps: np.ndarray
+    times: np.ndarray
+    diverged: np.ndarray
+    divergence_step: np.ndarray
+    metadata: dict[str, Any]
+
+    @property
+    def n_particles(self) -> int:
+        return int(self.theta.shape[0])
+
+    def __repr__(self) -> str:
+        obs = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.saved.items())
+        return (
+            f"Trajectory(P={self.n_particles}, d={self.theta.shape[1]}, saves={len(self.steps)}, "
+            f"last_step={int(self.steps[-1]) if len(self.steps) else 0}, diverged={int(self.diverged.sum())}, "
+            f"saved=[{obs}])"
+        )
+
+    def save(self, path) -> None:
+        """Write ``<path>.npz`` and ``<path>.json`` atomically (no pickle)."""
+        arrays = {
+            "theta": self.theta,
+            "steps": self.steps,
+            "times": self.times,
+            "diverged": self.diverged,
+            "divergence_step": self.divergence_step,
+        }
+        for name, value in self.saved.items():
+            arrays[_SAVED_PREFIX + name] = value
+        save_arrays(path, arrays, {"kind": "sgd_sde.Trajectory", **self.metadata})
+
+    @classmethod
+    def load(cls, path) -> Trajectory:
+        """Read what :meth:`save` wrote (``allow_pickle=False``).
+
+        Raises:
+            FileNotFoundError: if a file is missing.
+            ValueError: if the files are corrupt or not a saved Trajectory.
+        """
+        arrays, meta = load_arrays(path)
+        if meta.get("kind") != "sgd_sde.Trajectory":
+            raise ValueError(f"{path!s} does not hold a saved Trajectory (kind={meta.get('kind')!r})")
+        missing = {"theta", "steps", "times", "diverged", "divergence_step"} - set(arrays)
+        if missing:
+            raise ValueError(f"{path!s} is missing arrays {sorted(missing)}")
+        saved = {k[len(_SAVED_PREFIX):]: v for k, v in arrays.items() if k.startswith(_SAVED_PREFIX)}
+        meta = {k: v for k, v in meta.items() if k != "kind"}
+        return cls(
+            theta=arrays["theta"],
+            saved=saved,
+            steps=arrays["steps"],
+            times=arrays["times"],
+            diverged=arrays["diverged"],
+            divergence_step=arrays["divergence_step"],
+            metadata=meta,
+        )
