@@ -191,11 +191,24 @@ class EMAMomentum(AbstractDynamics):
 
 def bridge_increments(key, z_total, substeps: int):
     """Split a standard increment ``z_total`` (shape ``(m, P)``) into ``substeps`` standard
-    increments that sum to ``sqrt(substeps) · z_total`` (a discrete Brownian bridge): the substep
-    increments are i.i.d. ``N(0, I)`` marginally and the coarse increment is unchanged.
+    increments ``z_j`` with ``Σ_j z_j = sqrt(substeps) · z_total`` (a discrete Brownian bridge):
+    each ``z_j`` is ``N(0, I)`` marginally, independent of the others, and the coarse increment is
+    unchanged — so SGD (one coarse step) and the SDE at any ``substeps`` share one Brownian path.
+
+    For ``substeps = 2^m`` the split is the Lévy (dyadic midpoint) construction keyed by level, so
+    paths are *nested*: the path at ``2^m`` substeps is the aggregate of the path at ``2^{m+1}``.
+    That makes step-size convergence studies coupled (differences have tiny variance).
+    Otherwise one flat bridge is drawn.
     """
     if substeps == 1:
         return z_total[None]
+    levels = substeps.bit_length() - 1
+    if substeps == 1 << levels:
+        zs = z_total[None]
+        for level in range(levels):
+            xi = jax.random.normal(jax.random.fold_in(key, level), zs.shape, zs.dtype)
+            zs = jnp.stack([zs + xi, zs - xi], axis=1).reshape((2 * zs.shape[0],) + zs.shape[1:]) / math.sqrt(2.0)
+        return zs
     fine = jax.random.normal(key, (substeps,) + z_total.shape, z_total.dtype)
     return fine - jnp.mean(fine, axis=0) + z_total / math.sqrt(substeps)
 

@@ -54,13 +54,13 @@ __all__ = [
 ]
 
 
-def _batch_factor(batch_size, n_population):
-    """``c(B)``: 1/sqrt(B) with replacement, sqrt((N−B)/(B(N−1))) without."""
+def _batch_factor(batch_size, n_population, dtype):
+    """``c(B)``: 1/sqrt(B) with replacement, sqrt((N−B)/(B(N−1))) without, in ``dtype``."""
+    b = jnp.asarray(batch_size, dtype=dtype)
     if n_population is None:
-        return jax.lax.rsqrt(jnp.asarray(batch_size, dtype=jnp.float32))
+        return jax.lax.rsqrt(b)
     n = float(n_population)
-    b = jnp.asarray(batch_size, dtype=jnp.float32)
-    return jnp.sqrt(jnp.maximum(n - b, 0.0) / (b * (n - 1.0))) if n > 1 else jnp.zeros(())
+    return jnp.sqrt(jnp.maximum(n - b, 0.0) / (b * (n - 1.0)))
 
 
 class AbstractNoise(eqx.Module):
@@ -133,7 +133,7 @@ class AbstractGaussianNoise(AbstractNoise):
             )
 
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
-        c = _batch_factor(batch_size, self._population(landscape)).astype(theta.dtype)
+        c = _batch_factor(batch_size, self._population(landscape), theta.dtype)
         return landscape.grad(theta) + c * self.diffusion(landscape, theta, sample)
 
 

@@ -1,0 +1,1 @@
+"""Figure recipes: each computes (or loads) its data, saves it (npz + JSON), then plots from the saved data."""

@@ -1,0 +1,199 @@
+"""simulate(): statistics against closed forms, divergence, chunk invariance, the JAX contract."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+from sgd_sde import Trajectory, simulate
+from sgd_sde.dynamics import SGD, SVAG, EulerMaruyama
+from sgd_sde.landscapes import Quadratic
+from sgd_sde.noise import Dense, Isotropic
+
+A = np.diag([1.0, 10.0])
+C = np.array([[1.0, 0.5], [0.5, 2.0]])
+
+
+def _second_moment_and_se(x):
+    """Mean of x x^T over samples (rows) and the standard error of each entry
+    (each entry is a mean of i.i.d. products x_i x_j, so SE = std(product)/sqrt(n))."""
+    prod = x[:, :, None] * x[:, None, :]
+    return prod.mean(0), prod.std(0) / np.sqrt(len(x))
+
+
+def test_stationary_covariance_matches_discrete_lyapunov_not_continuous():
+    """Mandt et al. 2017 setting: A = diag(1, 10), C = [[1, .5], [.5, 2]], B = 1, lr = 0.01.
+
+    The discrete Lyapunov Σ = (I−εA)Σ(I−εA)^T + ε²C/B is the exact stationary covariance of SGD;
+    the continuous one (AΣ + ΣA = εC/B) is 5% low on Σ_22 (0.00100 vs 0.00105). 40k particles,
+    two snapshots 500 steps apart after a 2000-step burn-in (the slow mode relaxes as 0.99^k, so the
+    snapshots are independent to e^-10), give 80k samples: relative SE of a variance ≈ sqrt(2/80k)
+    = 0.5%, so the 5% gap is ~10 SE while the discrete solution must lie within 4 SE.
+    """
+    lr, B = 0.01, 1
+    traj = simulate(
+        jax.random.key(2017), Quadratic(A), SGD(lr=lr, batch_size=B), jnp.zeros(2), noise=Dense(C),
+        n_steps=2500, n_particles=40_000, save_at=[2000, 2500], observables=("theta",),
+    )
+    samples = np.concatenate([traj.saved["theta"][1], traj.saved["theta"][2]]).astype(np.float64)
+    emp, se = _second_moment_and_se(samples)
+    eye = np.eye(2)
+    discrete = sla.solve_discrete_lyapunov(eye - lr * A, lr**2 * C / B)
+    continuous = sla.solve_continuous_lyapunov(A, lr * C / B)
+    assert np.all(np.abs(emp - discrete) < 4 * se), (emp, discrete, se)
+    assert discrete[1, 1] == pytest.approx(0.00105, abs=5e-6) and continuous[1, 1] == pytest.approx(0.00100, abs=1e-9)
+    assert abs(emp[1, 1] - continuous[1, 1]) > 6 * se[1, 1]
+
+
+def test_sgd_and_euler_maruyama_are_coupled():
+    """With Gaussian noise and substeps = 1 they are the same map driven by the same increments."""
+    q, noise = Quadratic(A), Dense(C)
+    kw = dict(noise=noise, n_steps=300, n_particles=64, observables=("loss",))
+    a = simulate(jax.random.key(5), q, SGD(0.01, 4), jnp.ones(2), **kw)
+    b = simulate(jax.random.key(5), q, EulerMaruyama(0.01, 4), jnp.ones(2), **kw)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-5, atol=1e-6)
+    c = simulate(jax.random.key(6), q, SGD(0.01, 4), jnp.ones(2), **kw)
+    assert np.abs(a.theta - c.theta).max() > 1e-2  # a different key is a different path
+
+
+def test_euler_maruyama_weak_order_one_on_ou():
+    """OU dθ = −θ dt + dW (λ = 1, s² = lr·v/B = 1), θ0 = 0, T = 1: EM with h = 1/k has
+    E θ_T² = h (1 − a^{2k}) / (1 − a²), a = 1 − h, exactly; the SDE has (1 − e^{−2})/2.
+
+    (1) the simulated second moment matches the exact EM value within 4 SE (SE = std(θ²)/sqrt(P));
+    (2) weak order 1: with nested Brownian paths (dyadic bridge, same key) the coupled differences
+        D_k = E[θ_k² − θ_2k²] = b_k − b_2k halve when h halves (ratio 2 within 4 SE of the ratio,
+        by the delta method, plus the O(h) deviation of the exact ratio which is < 0.1 here).
+    """
+    P = 100_000
+    ks = [4, 8, 16, 32]
+    runs = {}
+    for k in ks:
+        t = simulate(jax.random.key(11), Quadratic(np.eye(1)), EulerMaruyama(lr=1.0, batch_size=1, substeps=k),
+                     jnp.zeros(1), noise=Isotropic(1.0), n_steps=1, n_particles=P, observables=("theta",))
+        runs[k] = t.theta[:, 0].astype(np.float64) ** 2
+    def exact_em(k):
+        h, a = 1.0 / k, 1.0 - 1.0 / k
+        return h * (1 - a ** (2 * k)) / (1 - a * a)
+
+    for k in ks:
+        assert abs(runs[k].mean() - exact_em(k)) < 4 * runs[k].std() / np.sqrt(P)
+    d = {k: runs[k] - runs[2 * k] for k in ks[:-1]}
+    for k in (4, 8):
+        ratio = d[k].mean() / d[2 * k].mean()
+        exact_ratio = (exact_em(k) - exact_em(2 * k)) / (exact_em(2 * k) - exact_em(4 * k))
+        se = abs(ratio) * np.hypot(d[k].std() / d[k].mean(), d[2 * k].std() / d[2 * k].mean()) / np.sqrt(P)
+        assert abs(ratio - exact_ratio) < 4 * se, (k, ratio, exact_ratio, se)
+        # weak order 1: the ratio tends to 2; the O(h) remainder is 0.23 at k = 4, 0.11 at k = 8
+        assert abs(ratio - 2.0) < 4 * se + abs(exact_ratio - 2.0)
+    sde = (1 - np.exp(-2.0)) / 2
+    errors = [exact_em(k) - sde for k in ks]
+    assert errors[-2] / errors[-1] == pytest.approx(2.0, abs=0.05)
+
+
+def test_svag_error_against_the_sde_shrinks_like_one_over_l():
+    """Li, Malladi & Arora 2021. OU with λ = 1, per-example variance 1, B = 1, η = 0.5, T = 2.
+    SVAG with amplification l takes n = T l / η steps of size η/l with per-step noise variance
+    η²/l, so Var θ_n = (η²/l)(1 − a^{2n})/(1 − a²), a = 1 − η/l (exact); the SDE variance is
+    (η/2)(1 − e^{−2T}). The simulated variance must match the exact SVAG value (relative SE of a
+    sample variance is sqrt(2/P)) and its error against the SDE must halve with l (ratio 2)."""
+    eta, T, P = 0.5, 2.0, 200_000
+    sde_var = eta / 2 * (1 - np.exp(-2 * T))
+    errs, ses = {}, {}
+    for l in (2, 4, 8):
+        n = int(round(T * l / eta))
+        t = simulate(jax.random.key(21), Quadratic(np.eye(1)), SVAG(eta, 1, l=l), jnp.ones(1), noise=Isotropic(1.0),
+                     n_steps=n, n_particles=P, observables=("theta",))
+        assert t.times[-1] == pytest.approx(T)
+        x = t.theta[:, 0].astype(np.float64)
+        var = x.var()
+        a = 1 - eta / l
+        exact = (eta**2 / l) * (1 - a ** (2 * n)) / (1 - a * a)
+        se = var * np.sqrt(2.0 / P)
+        assert abs(var - exact) < 4 * se, (l, var, exact, se)
+        errs[l], ses[l] = var - sde_var, se
+    for l in (2, 4):
+        ratio = errs[l] / errs[2 * l]
+        se_ratio = abs(ratio) * np.hypot(ses[l] / errs[l], ses[2 * l] / errs[2 * l])
+        assert abs(ratio - 2.0) < 4 * se_ratio + 0.15, (l, ratio, se_ratio)
+
+
+def test_divergence_is_flagged_per_particle_with_its_step():
+    q = Quadratic(np.diag([1.0, 10.0]))  # GD is stable iff lr < 2/10
+    kw = dict(noise=Isotropic(1e-4), n_steps=1000, n_particles=256)
+    bad = simulate(jax.random.key(0), q, SGD(0.21, 1), jnp.ones(2), **kw)
+    assert bad.diverged.all()
+    assert np.all(bad.divergence_step > 0) and np.all(bad.divergence_step < 1000)
+    assert np.all(np.isfinite(bad.theta))  # frozen at the last finite value, never NaN
+    good = simulate(jax.random.key(0), q, SGD(0.19, 1), jnp.ones(2), **kw)
+    assert not good.diverged.any() and np.all(good.divergence_step == -1)
+
+
+def test_one_bad_particle_does_not_stop_the_ensemble():
+    q = Quadratic(np.eye(1))
+    theta0 = np.array([[1.0], [2e6 - 1]])  # second particle crosses the bound at once
+    t = simulate(jax.random.key(0), q, SGD(0.1, 1), theta0, n_steps=50, divergence_bound=1e6)
+    assert t.diverged.tolist() == [False, False] or t.diverged.tolist() == [False, True]
+    t = simulate(jax.random.key(0), q, SGD(2.5, 1), np.array([[0.0], [1.0]]), n_steps=200)
+    assert t.diverged.tolist() == [False, True]
+    assert t.theta[0, 0] == 0.0
+
+
+def test_chunking_does_not_change_results():
+    q, noise = Quadratic(A), Dense(C)
+    kw = dict(noise=noise, n_steps=997, n_particles=33, save_every=50, observables=("loss", "theta"))
+    ref = simulate(jax.random.key(9), q, SGD(0.02, 2, momentum=0.5), jnp.ones(2), **kw)
+    for chunk in (1, 100, 333):
+        other = simulate(jax.random.key(9), q, SGD(0.02, 2, momentum=0.5), jnp.ones(2), chunk_size=chunk, **kw)
+        np.testing.assert_array_equal(other.theta, ref.theta)
+        np.testing.assert_array_equal(other.saved["theta"], ref.saved["theta"])
+        np.testing.assert_array_equal(other.steps, ref.steps)
+
+
+def test_no_recompilation_on_second_call():
+    traces = []
+
+    def counted(landscape, theta, theta0):
+        traces.append(1)  # runs only while tracing
+        return jnp.sum(theta)
+
+    q, dyn, noise = Quadratic(A), SGD(0.01, 1), Dense(C)
+    obs = {"s": counted}
+    simulate(jax.random.key(0), q, dyn, jnp.ones(2), noise=noise, n_steps=20, n_particles=4, observables=obs)
+    n = len(traces)
+    assert n >= 1
+    simulate(jax.random.key(1), q, dyn, jnp.zeros(2), noise=noise, n_steps=20, n_particles=4, observables=obs)
+    assert len(traces) == n
+
+
+def test_dtypes_are_preserved():
+    q = Quadratic(A)
+    t32 = simulate(jax.random.key(0), q, SGD(0.01, 1), np.ones(2, np.float32), noise=Dense(C), n_steps=5)
+    assert t32.theta.dtype == np.float32 and t32.saved["loss"].dtype == np.float32
+    with jax.enable_x64(True):
+        t64 = simulate(jax.random.key(0), Quadratic(A), SGD(0.01, 1), np.ones(2), noise=Dense(C), n_steps=5)
+    assert t64.theta.dtype == np.float64 and t64.saved["loss"].dtype == np.float64
+
+
+def test_save_points_times_and_roundtrip(tmp_path):
+    q = Quadratic(A)
+    t = simulate(jax.random.key(3), q, SVAG(0.1, 1, l=4), jnp.ones(2), noise=Isotropic(1.0), n_steps=40,
+                 n_particles=3, save_at=[1, 10, 10, 25], observables=("loss", "distance_from_init", "grad_norm"))
+    assert t.steps.tolist() == [0, 1, 10, 25, 40]
+    np.testing.assert_allclose(t.times, np.array([0, 1, 10, 25, 40]) * 0.1 / 4)
+    assert t.saved["distance_from_init"][0].tolist() == [0.0, 0.0, 0.0]
+    t.save(tmp_path / "run")
+    back = Trajectory.load(tmp_path / "run")
+    np.testing.assert_array_equal(back.theta, t.theta)
+    for k in t.saved:
+        np.testing.assert_array_equal(back.saved[k], t.saved[k])
+    assert back.metadata["dynamics"]["type"] == "SVAG"
+    assert back.metadata["key"] == t.metadata["key"]
+    assert not list(tmp_path.glob("*.tmp"))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError):
+        Trajectory.load(tmp_path / "bad")
+    with pytest.raises(FileNotFoundError):
+        Trajectory.load(tmp_path / "missing")
