@@ -197,3 +197,23 @@ def test_save_points_times_and_roundtrip(tmp_path):
         Trajectory.load(tmp_path / "bad")
     with pytest.raises(FileNotFoundError):
         Trajectory.load(tmp_path / "missing")
+
+
+def test_core_is_clean_under_strict_dtype_promotion():
+    """Equinox-style dtype discipline: no implicit promotion anywhere in the core hot loop."""
+    from sgd_sde.dynamics import EMAMomentum, Langevin
+    from sgd_sde.landscapes import LinearRegression
+    from sgd_sde.noise import ExactMinibatch, FisherShaped, HeavyTailed, HessianShaped, LowRank
+
+    rng = np.random.default_rng(0)
+    lr_land = LinearRegression(rng.normal(size=(16, 3)), rng.normal(size=16))
+    cases = [
+        (SGD(0.05, 4, momentum=0.9), FisherShaped()), (EulerMaruyama(0.05, 4, substeps=4), ExactMinibatch()),
+        (SVAG(0.05, 4, l=2), HessianShaped(1.0, 0.1)), (EMAMomentum(0.05, 4), LowRank(np.ones((3, 2)))),
+        (Langevin(0.05, 0.1), Isotropic(1.0)), (EulerMaruyama(0.05, 4), HeavyTailed(1.7)),
+    ]
+    with jax.numpy_dtype_promotion("strict"):
+        for dyn, noise in cases:
+            t = simulate(jax.random.key(0), lr_land, dyn, np.zeros(3, np.float32), noise=noise, n_steps=5, n_particles=3,
+                         observables=("loss", "distance_from_init", "grad_norm"))
+            assert t.theta.dtype == np.float32
