@@ -72,8 +72,7 @@ class AbstractDynamics(eqx.Module):
     """Base of all update rules.
 
     Attributes:
-        lr: learning rate ``η > 0`` (the schedule, if any, multiplies it... no: a schedule
-            *replaces* it; see :mod:`sgd_sde.schedules`).
+        lr: learning rate ``η > 0`` (a ``schedule`` passed to :func:`sgd_sde.simulate` replaces it).
         batch_size: batch size ``B ≥ 1``.
         weak_order, strong_order: convergence orders *of the discretisation of the SDE*
             (for SGD itself: as an approximation of its SDE, Li, Tai & E 2017).

@@ -72,6 +72,7 @@ class AbstractNoise(eqx.Module):
     """
 
     stable_index: ClassVar[float] = 2.0
+    supports_batch_schedule: ClassVar[bool] = True
     citation: ClassVar[str] = ""
 
     def bind(self, landscape: AbstractLandscape) -> AbstractNoise:
@@ -446,6 +447,7 @@ class ExactMinibatch(AbstractNoise):
     """
 
     replace: bool = False
+    supports_batch_schedule: ClassVar[bool] = False  # the batch shape is static
     citation: ClassVar[str] = "Chaudhari & Soatto 2018, Stochastic gradient descent performs variational inference"
 
     def __check_init__(self):

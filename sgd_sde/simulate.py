@@ -229,9 +229,9 @@ def simulate(
         bss = evaluate(schedule.batch_size, n_steps, "schedule.batch_size")
         if not np.all(bss == np.round(bss)):
             raise ValueError("schedule.batch_size must return integers")
+        if not noise.supports_batch_schedule:
+            raise ValueError(f"schedule.batch_size: {type(noise).__name__} needs a fixed batch size (its batch shape is static)")
         noise.check_batch_size(landscape, int(bss.max()))
-        if type(noise).__name__ == "ExactMinibatch":
-            noise.check_batch_size(landscape, jnp.zeros(()))  # raises: fixed batch size needed
     else:
         noise.check_batch_size(landscape, int(dynamics.batch_size))
 

@@ -82,6 +82,9 @@ def test_batch_larger_than_dataset_without_replacement():
     simulate(KEY, lr, SGD(0.1, 5), np.zeros(4), noise=ExactMinibatch(replace=True), n_steps=3)  # fine
     with pytest.raises(ValueError, match="batch_size must be <= 4"):
         simulate(KEY, lr, SGD(0.1, 5), np.zeros(4), noise=FisherShaped(replace=False), n_steps=3)
+    sched = schedules.Schedule(batch_size=schedules.increase_batch(1, [1]))
+    with pytest.raises(ValueError, match="schedule.batch_size: ExactMinibatch needs a fixed batch size"):
+        simulate(KEY, lr, SGD(0.1, 2), np.zeros(4), noise=ExactMinibatch(), n_steps=3, schedule=sched)
 
 
 def test_wrong_types():
