@@ -35,14 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
     demo.add_argument("--quick", action="store_true", help="smaller run, same code path")
     demo.set_defaults(func=_cmd_demo)
-    theory = sub.add_parser("theory", help="verify the SymPy derivations and print a table")
+    theory = sub.add_parser("theory", help="verify the SymPy derivations and print a table", add_help=False)
     theory.add_argument("rest", nargs=argparse.REMAINDER)
     theory.set_defaults(func=_cmd_theory)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "theory":
+        args.rest = list(args.rest) + list(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
 
 

@@ -258,7 +258,7 @@ class EulerMaruyama(AbstractDynamics):
         def sub(th, zj):
             return th - dt * drift(landscape, th) - prefactor * diffusion(landscape, noise, th, zj), None
 
-        theta, _ = jax.lax.scan(sub, theta, zs)
+        theta = sub(theta, zs[0])[0] if n == 1 else jax.lax.scan(sub, theta, zs)[0]
         return {"theta": theta}
 
 
@@ -294,9 +294,10 @@ class SVAG(AbstractDynamics):
 
     @property
     def coefficients(self) -> tuple[float, float]:
-        """``(r_1, r_2)``."""
-        s = math.sqrt(2.0 * self.l - 1.0)
-        return (1.0 + s) / 2.0, (1.0 - s) / 2.0
+        """``(r_1, r_2)`` from :func:`sgd_sde.theory.svag_coefficients` (one source of truth)."""
+        from .theory import svag_coefficients
+
+        return svag_coefficients(self.l)
 
     def time_per_step(self, lr):
         return lr / self.l

@@ -6,8 +6,8 @@ for exact host-side sums (e.g. :func:`sgd_sde.theory.robbins_monro` style checks
 has the schedule, it is used.
 
 The *noise scale* of a schedule (Smith, Kindermans, Ying & Le 2018, "Don't Decay the Learning
-Rate, Increase the Batch Size") is ``g(k) = η(k) · N / B(k)`` (mean-loss convention,
-``N ≫ B``); :func:`noise_scale` computes it on the host.
+Rate, Increase the Batch Size") is ``g(k) = η(k)(N/B(k) − 1) ≈ η(k) N / B(k)``;
+:func:`noise_scale` computes it on the host with :func:`sgd_sde.theory.temperature`.
 """
 
 from __future__ import annotations
@@ -166,10 +166,13 @@ def evaluate(schedule: Callable, n_steps: int, name: str = "schedule") -> np.nda
     return values
 
 
-def noise_scale(lr: Callable | float, batch_size: Callable | int, n_examples: int, n_steps: int) -> np.ndarray:
-    """Smith et al. 2018 noise scale ``g_k = η_k · (N/B_k − 1)`` for ``k < n_steps`` (mean-loss
-    convention, exact for sampling without replacement; ``≈ η N / B`` for ``B ≪ N``)."""
+def noise_scale(lr: Callable | float, batch_size: Callable | int, n_examples: int, n_steps: int, momentum: float = 0.0) -> np.ndarray:
+    """Smith et al. 2018 noise scale of a schedule, ``g_k = η_k (N/B_k − 1)/(1 − m)`` for ``k < n_steps``,
+    evaluated by :func:`sgd_sde.theory.temperature` (the single source of the formula; its docstring
+    states the sum-vs-mean loss convention). ``g ≈ η N/(B(1−m))`` for ``B ≪ N``."""
+    from .theory import temperature
+
     n = V.positive_int("n_examples", n_examples)
     lrs = evaluate(lr, n_steps, "lr") if callable(lr) else np.full(n_steps, V.positive("lr", lr))
     bs = evaluate(batch_size, n_steps, "batch_size") if callable(batch_size) else np.full(n_steps, V.positive_int("batch_size", batch_size))
-    return lrs * (n / bs - 1.0)
+    return np.asarray(temperature(lrs, bs, n, momentum), dtype=np.float64)

@@ -1,0 +1,64 @@
+"""Shared numeric plumbing: argument checks for the theory exports and cached ``lambdify``.
+
+Every numeric export is generated from its SymPy source with :func:`compiled` (``sympy.lambdify``
+to NumPy, cached per expression so SymPy is imported on first use, never at import time).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import _validate as V
+
+__all__ = ["compiled", "positive_values", "vector", "psd_matrix", "batch_factor"]
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(module: str, name: str, backend: str = "numpy") -> Callable:
+    """``lambdify`` the SymPy expression ``module._symbolic()[name]`` over its ``_ARGS[name]``.
+
+    ``backend="jax"`` gives a ``jax.numpy`` function (jit/vmap-able, dtype-preserving) for use
+    inside JAX code; the default is NumPy.
+    """
+    import importlib
+
+    import sympy as sp
+
+    if backend not in ("numpy", "jax"):
+        raise ValueError(f"backend must be 'numpy' or 'jax', got backend={backend!r}")
+    mod = importlib.import_module(f"sgd_sde.theory.{module}")
+    exprs, args = mod._symbolic(), mod._ARGS[name]
+    symbols = [exprs["symbols"][a] for a in args]
+    return sp.lambdify(symbols, exprs[name], modules=backend)
+
+
+def positive_values(name: str, value, *, allow_zero: bool = False):
+    """A positive scalar (``float``) or array of positive values (float64 ``ndarray``)."""
+    arr = V.finite_array(name, value).astype(np.float64)
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {name}={value!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def vector(name: str, value) -> np.ndarray:
+    return V.finite_array(name, value, ndim=1).astype(np.float64)
+
+
+def psd_matrix(name: str, value, dim: int | None = None) -> np.ndarray:
+    arr = V.symmetric_psd(name, value).astype(np.float64)
+    if dim is not None and arr.shape != (dim, dim):
+        raise ValueError(f"{name} must have shape ({dim}, {dim}) to match the other arguments, got {arr.shape}")
+    return 0.5 * (arr + arr.T)
+
+
+def batch_factor(batch_size, n_examples: int | None, replace: bool):
+    """Variance factor of a minibatch mean: ``1/B`` (with replacement / infinite N), else ``(N-B)/(B(N-1))``."""
+    if replace or n_examples is None:
+        return 1.0 / batch_size
+    if n_examples == 1:
+        return 0.0
+    return (n_examples - batch_size) / (batch_size * (n_examples - 1.0))
