@@ -2,11 +2,14 @@
 
 Simulate SGD exactly (real minibatches) or as its SDE (Fisher/Hessian-shaped Langevin noise) over
 thousands of particles, check the published claims about batch size, learning rate, momentum and
-noise symbolically (:mod:`sgd_sde.theory`), in simulation and on real networks
-(:mod:`sgd_sde.networks`).
+noise symbolically (:mod:`sgd_sde.theory`), in simulation (:mod:`sgd_sde.diffusion`,
+:mod:`sgd_sde.stability`) and on real networks (:mod:`sgd_sde.networks`, :mod:`sgd_sde.measure`).
 
-The front door is :func:`simulate`; landscapes, noise models and dynamics plug into it.
+The front door is :func:`simulate`; landscapes, noise models and dynamics plug into it. The
+heavier sub-packages are imported on first use.
 """
+
+import importlib
 
 from . import dynamics, landscapes, noise, schedules
 from .simulate import simulate
@@ -14,4 +17,12 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "Trajectory", "landscapes", "noise", "dynamics", "schedules", "__version__"]
+_LAZY = ("theory", "diffusion", "stability", "measure", "networks", "sharding", "testing", "figures")
+
+__all__ = ["simulate", "Trajectory", "landscapes", "noise", "dynamics", "schedules", *_LAZY, "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

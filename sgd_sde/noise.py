@@ -26,6 +26,7 @@ the landscape by :meth:`AbstractNoise.bind`, which :func:`sgd_sde.simulate` call
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import ClassVar
 
@@ -527,12 +528,35 @@ class HeavyTailed(AbstractNoise):
         return landscape.grad(theta) + b ** (1.0 / self.alpha - 1.0) * self.diffusion(landscape, theta, sample)
 
 
+def _floyd_subsets(key, n: int, b: int, n_particles: int) -> Array:
+    """A uniformly random ``b``-subset of ``range(n)`` per particle, shape ``(b, n_particles)``.
+
+    Floyd's algorithm: for ``j = n−b, …, n−1`` draw ``t`` uniform in ``[0, j]`` and take ``t``,
+    or ``j`` if ``t`` was already taken; every ``b``-subset is equally likely. ``b`` integer draws
+    per particle instead of ``n`` uniforms and a ``top_k`` (Bentley & Floyd 1987, "Programming
+    pearls: a sample of brilliance", CACM 30(9)).
+    """
+    tops = jnp.arange(n - b, n, dtype=jnp.int32)
+    draws = jax.random.randint(key, (b, n_particles), 0, tops[:, None] + 1, dtype=jnp.int32)
+    # unrolled (b <= 64): the b²/2 compares fuse into one elementwise kernel over particles
+    chosen: list[Array] = []
+    for i in range(b):
+        t = draws[i]
+        if chosen:
+            taken = functools.reduce(jnp.logical_or, [c == t for c in chosen])
+            t = jnp.where(taken, n - b + i, t)
+        chosen.append(t)
+    return jnp.stack(chosen)
+
+
 class ExactMinibatch(AbstractNoise):
     r"""Real minibatches drawn from a finite-sum landscape: ``ĝ = (1/B) Σ_{i∈batch} ∇ℓ_i(θ)``.
 
     ``replace=False`` (default) draws each step an independent uniformly random subset of ``B``
     distinct examples (so ``Cov ĝ = (N−B)/(B(N−1)) C(θ)``); ``replace=True`` draws ``B`` indices
-    i.i.d. uniform (``Cov ĝ = C(θ)/B``). For the SDE (Euler–Maruyama, diffrax) the model stands for
+    i.i.d. uniform (``Cov ĝ = C(θ)/B``). Without replacement, ``B ≤ 64`` and ``B² ≤ 32N`` use
+    Floyd's algorithm (``B`` integer draws per particle-step); otherwise the ``B`` largest of ``N``
+    uniforms (``top_k``). For the SDE (Euler–Maruyama, diffrax) the model stands for
     its moment-matched Gaussian, i.e. :class:`FisherShaped` with the same ``replace``.
 
     Args:
@@ -574,9 +598,12 @@ class ExactMinibatch(AbstractNoise):
         n = landscape.n_examples
         if self.replace:
             return jax.random.randint(key, (int(batch_size), n_particles), 0, n)
+        b = int(batch_size)
+        if b <= 64 and b * b <= 32 * n:  # B << N: Floyd's algorithm, B draws and B²/2 compares
+            return _floyd_subsets(key, n, b, n_particles)
         # a uniform random B-subset per particle: the B largest of N i.i.d. uniforms
         u = jax.random.uniform(key, (n_particles, n))
-        return jax.lax.top_k(u, int(batch_size))[1].T
+        return jax.lax.top_k(u, b)[1].T
 
     def diffusion(self, landscape, theta, z):
         return self._gaussian().diffusion(landscape, theta, z)

@@ -68,7 +68,16 @@ def save_points(n_steps: int, save_every: int | None = None, save_at=None) -> np
 
 
 def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
-    arr = V.finite_array("theta0", theta0, ndim=(1, 2))
+    on_device = (
+        isinstance(theta0, jax.Array) and not isinstance(theta0, jax.core.Tracer)
+        and theta0.ndim in (1, 2) and jnp.issubdtype(theta0.dtype, jnp.floating)
+    )
+    if on_device:  # check on device: a (P, d) ensemble never round-trips through the host
+        if theta0.size and not bool(jnp.all(jnp.isfinite(theta0))):
+            raise ValueError("theta0 must contain only finite values (no NaN/inf)")
+        arr = theta0
+    else:
+        arr = V.finite_array("theta0", theta0, ndim=(1, 2))
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
     d = landscape.dim
@@ -80,7 +89,7 @@ def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
             raise ValueError(f"n_particles = {p} does not match theta0 with {arr.shape[0]} rows")
         out = arr
     else:
-        out = np.broadcast_to(arr, (p, d))
+        out = (jnp if on_device else np).broadcast_to(arr, (p, d))
     if out.dtype == np.float64 and not jax.config.jax_enable_x64:
         out = out.astype(np.float32)
     return jnp.asarray(out)
@@ -369,8 +378,8 @@ def _drive(
             None if grid[1] is None else jnp.asarray(np.asarray(grid[1]), jnp.int32),
         )
     if sharding is not None:
-        carry = jax.device_put(carry, _leaf_shardings(carry, sharding))
-        theta_dp = jax.device_put(theta_dp, _leaf_shardings(theta_dp, sharding))
+        carry = jax.tree_util.tree_map(_place, carry, _leaf_shardings(carry, sharding))
+        theta_dp = _place(theta_dp, _leaf_shardings(theta_dp, sharding))
     config = _Config(obs, schedule.lr, schedule.batch_size, bound, sharding)
     bar = None
     if progress:
@@ -435,6 +444,14 @@ def _drive(
             )
         )
     return out
+
+
+def _place(x, sharding):
+    """Put ``x`` (the same on every process) on ``sharding``; each process fills its own shards."""
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def _leaf_shardings(tree, sharding):

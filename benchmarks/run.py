@@ -1,0 +1,245 @@
+"""Time ``sgd_sde.simulate`` against hand-written JAX, diffrax and NumPy on the same SDE update.
+
+Usage::
+
+    python benchmarks/run.py --quick                 # ~1-2 min smoke run, same code paths
+    python benchmarks/run.py                         # the full sizes of benchmarks/RESULTS.md
+    python benchmarks/run.py --device gpu --out DIR  # on a GPU (adds d=10, P=10^6)
+
+Methodology: one warm-up call (reported as "first call", compile included), then the median of
+``--repeats`` (≥ 3) timed calls, each ending in ``block_until_ready``. ``simulate`` runs with
+observables off and a single save at the end, so every implementation does the same work.
+Both machine ceilings are measured here: the float32 matmul peak (square ``jnp.dot``) and the
+rate of standard normals drawn with threefry inside a ``lax.scan``. Shared CPUs are noisy
+(±20% between runs): compare ratios from one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem  # noqa: E402
+
+
+def _timeit(fn, repeats: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times)
+
+
+def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
+    """Matmul peak (GFLOP/s, float32) and threefry normal rate inside a scan (M normals/s)."""
+    import jax
+    import jax.numpy as jnp
+
+    n = 8192 if gpu else (1024 if quick else 2048)
+    a = jnp.ones((n, n), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    mm(a).block_until_ready()
+    best = min(_timeit(lambda: mm(a).block_until_ready(), 1)[1] for _ in range(5))
+    shape = (16, 1 << 20) if gpu else (16, 65536)
+    steps = 200 if gpu else (20 if quick else 100)
+    key = jax.random.key(1)
+
+    @jax.jit
+    def draw(c):
+        return jax.lax.scan(lambda c, t: (c + jax.random.normal(jax.random.fold_in(key, t), shape), None), c,
+                            jnp.arange(steps))[0]
+
+    c0 = jnp.zeros(shape, jnp.float32)
+    _, t = _timeit(lambda: draw(c0).block_until_ready(), 3)
+    return {"matmul_gflops": 2 * n**3 / best / 1e9, "matmul_n": n,
+            "normals_M_per_s": shape[0] * shape[1] * steps / t / 1e6}
+
+
+def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -> list[dict]:
+    """Warm up every implementation, then time them round-robin (so load drift hits all alike)."""
+    pb = make_problem(case)
+    built = {}
+    for name, builder in implementations(case, device).items():
+        if any(s.lower() in name.lower() for s in skip):
+            continue
+        fn, wk = builder(pb)
+        t0 = time.perf_counter()
+        fn()
+        built[name] = (fn, wk, time.perf_counter() - t0, [])
+    for _ in range(repeats):
+        for fn, _, _, times in built.values():
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    rows = []
+    for name, (fn, wk, first, times) in built.items():
+        t = statistics.median(times)
+        row = {
+            "case": case.name, "impl": name, "d": case.d, "P": int(wk.particle_steps // case.S), "S": case.S,
+            "first_s": first, "median_s": t, "Msteps_per_s": wk.particle_steps / t / 1e6,
+            "gflops": wk.flops / t / 1e9, "Mvariates_per_s": wk.variates / t / 1e6,
+        }
+        row["pct_matmul_peak"] = 100 * row["gflops"] / ceilings["matmul_gflops"]
+        row["pct_normal_rate"] = 100 * row["Mvariates_per_s"] / ceilings["normals_M_per_s"]
+        rows.append(row)
+        print(f"  {name:48s} {t:8.3f}s  {row['Msteps_per_s']:9.3f} M p-steps/s  {row['gflops']:7.1f} GFLOP/s "
+              f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_normal_rate']:4.0f}% rng)  first {first:.2f}s", flush=True)
+    # ratios: sgd_sde against every other implementation of the same variant
+    for r in rows:
+        low = "low-rank" in r["impl"]
+        ours = [o for o in rows if o["impl"].startswith("sgd_sde") and ("low-rank" in o["impl"]) == low]
+        if ours:
+            r["sgd_sde_speedup"] = ours[0]["Msteps_per_s"] / r["Msteps_per_s"]
+    return rows
+
+
+def memory_check(quick: bool) -> dict:
+    """Peak RSS *during* a long run with observables every 100 steps (fresh process).
+
+    The process's high-water mark is reset (``/proc/self/clear_refs``) after imports and set-up,
+    so the import-time peak does not hide the run's own footprint.
+    """
+    P, S, every = (10_000, 2_000, 20) if quick else (100_000, 10_000, 100)
+    code = f"""
+import jax, jax.numpy as jnp, numpy as np
+from sgd_sde import simulate
+from sgd_sde.landscapes import Quadratic
+from sgd_sde.dynamics import EulerMaruyama
+from sgd_sde.noise import Diagonal
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+d = 10
+H = np.diag(np.logspace(-2, 0, d)).astype(np.float32)
+args = (Quadratic(H), EulerMaruyama(0.01, 32), jnp.ones(d, jnp.float32))
+kw = dict(noise=Diagonal(np.diag(H)), n_particles={P}, save_every={every}, observables=("loss", "distance_from_init"),
+          progress=False)
+simulate(jax.random.key(0), *args, n_steps={every}, **kw)  # compile outside the measured window
+before = rss("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # reset the high-water mark
+t = simulate(jax.random.key(0), *args, n_steps={S}, **kw)
+print(before, rss("VmHWM"), sum(v.nbytes for v in t.saved.values()))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    before, peak, saved = map(float, res.stdout.split()[-3:])
+    d = 10
+    out = {
+        "P": P, "S": S, "save_every": every, "rss_before_MB": before, "peak_rss_MB": peak,
+        "growth_MB": peak - before, "saved_MB": saved / 2**20, "state_MB": d * P * 4 / 2**20,
+        "O(P*steps*d)_MB": P * S * d * 4 / 2**20,
+    }
+    print(f"  memory: d=10, P={P}, S={S}, saves every {every}: RSS {before:.0f} MB before, peak {peak:.0f} MB during "
+          f"the run (+{out['growth_MB']:.0f} MB; state {out['state_MB']:.1f} MB, saved observables {out['saved_MB']:.1f} MB; "
+          f"a full trajectory would be {out['O(P*steps*d)_MB']:.0f} MB)")
+    return out
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for p in ("jax", "jaxlib", "equinox", "diffrax", "lineax", "numpy"):
+        try:
+            out[p] = version(p)
+        except Exception:  # noqa: BLE001
+            out[p] = "n/a"
+    return out
+
+
+def to_markdown(result: dict) -> str:
+    lines = [f"Device: {result['device']}; {result['machine']}", f"Versions: {result['versions']}",
+             f"Ceilings: matmul {result['ceilings']['matmul_gflops']:.0f} GFLOP/s (f32, n={result['ceilings']['matmul_n']}), "
+             f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s (threefry in a scan)", ""]
+    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | sgd_sde speed-up | first call s |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['case']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['impl']} | {r['median_s']:.3f} | {r['Msteps_per_s']:.3g} | "
+            f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_normal_rate']:.0f}% | "
+            f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
+    if "memory" in result:
+        m = result["memory"]
+        lines += ["", f"Memory (d=10, P={m['P']}, {m['S']} steps, observables every {m['save_every']}): RSS "
+                  f"{m['rss_before_MB']:.0f} MB before the run, peak {m['peak_rss_MB']:.0f} MB during it "
+                  f"(+{m['growth_MB']:.0f} MB; state {m['state_MB']:.1f} MB, saved observables {m['saved_MB']:.1f} MB); "
+                  f"storing every step would need {m['O(P*steps*d)_MB']:.0f} MB."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (P/8, S/10), same code paths")
+    ap.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cases", nargs="*", default=None, help=f"subset of {sorted(CASES) + sorted(GPU_CASES)}")
+    ap.add_argument("--skip", nargs="*", default=[], help="skip implementations whose name contains one of these")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
+    ap.add_argument("--memory-only", action="store_true", help="run only the peak-RSS check")
+    ap.add_argument("--out", type=Path, default=None, help="directory for results.json and results.md")
+    args = ap.parse_args(argv)
+    if args.repeats < 3:
+        ap.error("--repeats must be >= 3 (median of at least 3)")
+    if args.device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if args.memory_only:
+        m = memory_check(args.quick)
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "memory.json").write_text(json.dumps(m, indent=1))
+        return 0
+    import jax
+
+    cases = dict(GPU_CASES, **CASES) if args.device == "gpu" else dict(CASES)
+    names = args.cases or list(cases)
+    unknown = set(names) - set(cases)
+    if unknown:
+        ap.error(f"unknown cases {sorted(unknown)}")
+    dev = jax.devices()[0]
+    print(f"device: {dev.device_kind} ({jax.default_backend()}), {os.cpu_count()} cpu cores; versions {_versions()}")
+    ceilings = measure_ceilings(args.quick, args.device == "gpu")
+    print(f"ceilings: matmul {ceilings['matmul_gflops']:.0f} GFLOP/s, normals {ceilings['normals_M_per_s']:.0f} M/s")
+    def result(rows):
+        return {"device": f"{dev.device_kind} ({jax.default_backend()})",
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+                "versions": _versions(), "quick": args.quick, "ceilings": ceilings, "rows": rows}
+
+    rows = []
+    for n in names:
+        case = cases[n].scaled(8, 10) if args.quick else cases[n]
+        print(f"{case.name}: d={case.d}, P={case.P}, S={case.S}", flush=True)
+        rows += run_case(case, args.device, args.repeats, args.skip, ceilings)
+        _write(args.out, result(rows))  # after every case, so a cut-off run keeps what it measured
+    res = result(rows)
+    if not args.no_memory and args.device == "cpu":
+        res["memory"] = memory_check(args.quick)
+    _write(args.out, res)
+    print()
+    print(to_markdown(res))
+    return 0
+
+
+def _write(out: Path | None, res: dict) -> None:
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(res, indent=1))
+    (out / "results.md").write_text(to_markdown(res))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""Shared machinery for :mod:`sgd_sde.measure`: flat parameter vectors, chunked data passes,
+per-example gradients and Hessian-vector products of the mean loss.
+
+Every estimator takes a *per-example* loss ``loss_fn(params, x, y) -> scalar`` (one example ``x``,
+one label ``y``) and a PyTree ``params``; the objective is the mean loss
+``L(θ) = (1/N) Σ_i loss_fn(θ, X[i], y[i])``. Data are processed in chunks of ``chunk_size``
+examples (padded with zero weight), so memory stays bounded and each pass compiles once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .. import _validate as V
+
+__all__ = ["Objective", "objective", "check_data"]
+
+
+def check_data(X, y, *, name_x: str = "X", name_y: str = "y") -> int:
+    """Check ``X`` and ``y`` share a non-empty leading axis; return ``N``."""
+    if not hasattr(X, "shape") or len(X.shape) < 1:
+        raise ValueError(f"{name_x} must be an array with a leading example axis, got {type(X).__name__}")
+    if not hasattr(y, "shape") or len(y.shape) < 1:
+        raise ValueError(f"{name_y} must be an array with a leading example axis, got {type(y).__name__}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{name_x} and {name_y} must have the same number of examples, got {X.shape[0]} and {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name_x} must contain at least one example")
+    return int(X.shape[0])
+
+
+def _chunked(X, y, chunk_size: int):
+    """Pad to a multiple of ``chunk_size`` (NumPy, no device ops); return ``(Xc, yc, wc)`` with
+    leading ``(n_chunks, c)`` and weights ``1/N`` on real examples, 0 on padding."""
+    n = X.shape[0]
+    c = min(chunk_size, n)
+    n_chunks = -(-n // c)
+    pad = n_chunks * c - n
+    w = np.full((n,), 1.0 / n)
+    if pad:
+        X = np.concatenate([X, np.repeat(X[:1], pad, axis=0)])
+        y = np.concatenate([y, np.repeat(y[:1], pad, axis=0)])
+        w = np.concatenate([w, np.zeros((pad,))])
+    resh = lambda a: a.reshape((n_chunks, c) + a.shape[1:])
+    return resh(X), resh(y), resh(w)
+
+
+def _spec(params):
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    return treedef, tuple(tuple(np.shape(x)) for x in leaves), tuple(jnp.asarray(x).dtype.name for x in leaves)
+
+
+def _unravel(spec, th):
+    treedef, shapes, dtypes = spec
+    sizes = [int(np.prod(s)) for s in shapes]
+    parts = jnp.split(th, np.cumsum(sizes)[:-1].tolist()) if len(sizes) > 1 else [th]
+    return jax.tree_util.tree_unflatten(treedef, [p.reshape(s).astype(d) for p, s, d in zip(parts, shapes, dtypes)])
+
+
+def _flat_losses(loss_fn, spec, th, xb, yb):
+    return jax.vmap(loss_fn, in_axes=(None, 0, 0))(_unravel(spec, th), xb, yb)
+
+
+def _value_impl(loss_fn, spec, th, Xc, yc, wc):
+    if Xc.shape[0] == 1:  # one chunk: no scan (simpler program, faster compile)
+        return jnp.sum(wc[0] * _flat_losses(loss_fn, spec, th, Xc[0], yc[0]))
+
+    def body(acc, chunk):
+        xb, yb, wb = chunk
+        return acc + jnp.sum(wb * _flat_losses(loss_fn, spec, th, xb, yb)), None
+
+    out, _ = jax.lax.scan(body, jnp.zeros((), th.dtype), (Xc, yc, wc))
+    return out
+
+
+def _hvp_impl(loss_fn, spec, th, Xc, yc, wc, v):
+    g = lambda t: jax.grad(_value_impl, argnums=2)(loss_fn, spec, t, Xc, yc, wc)
+    return jax.jvp(g, (th,), (v,))[1]
+
+
+# Module-level compiled kernels: ``loss_fn`` and the params spec are static (hashed), so repeated
+# measurements with the same loss function reuse one compilation. A loss_fn that is an
+# ``eqx.Module`` (e.g. :func:`sgd_sde.networks.example_loss`) has its arrays traced, not baked in.
+_value_jit = eqx.filter_jit(_value_impl)
+_grad_jit = eqx.filter_jit(jax.grad(_value_impl, argnums=2))
+_value_and_grad_jit = eqx.filter_jit(jax.value_and_grad(_value_impl, argnums=2))
+_hvp_jit = eqx.filter_jit(_hvp_impl)
+_hvps_jit = eqx.filter_jit(lambda f, spec, th, Xc, yc, wc, vs: jax.vmap(lambda v: _hvp_impl(f, spec, th, Xc, yc, wc, v))(vs))
+_peg_jit = eqx.filter_jit(
+    lambda f, spec, th, xb, yb: jax.vmap(jax.grad(lambda t, xx, yy: f(_unravel(spec, t), xx, yy)), in_axes=(None, 0, 0))(th, xb, yb)
+)
+
+
+class Objective:
+    """The mean loss of ``loss_fn`` over ``(X, y)`` as a function of a flat parameter vector.
+
+    Attributes:
+        theta: the flat parameter vector (dtype of the params' leaves).
+        unravel: flat vector -> params PyTree.
+        n_examples, dim: ``N`` and ``d``.
+
+    Methods (compiled once per loss function and shapes): :meth:`value`, :meth:`grad`,
+    :meth:`hvp` (``H v`` of the mean loss, never forming ``H``), :meth:`hvps`,
+    :meth:`per_example_grads`, :meth:`grad_blocks`.
+    """
+
+    def __init__(self, loss_fn: Callable, params: Any, X, y, *, chunk_size: int = 256):
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        self.n_examples = check_data(X, y)
+        self.chunk_size = V.positive_int("chunk_size", chunk_size)
+        leaves = jax.tree_util.tree_leaves(params)
+        if not leaves:
+            raise ValueError("params must contain at least one array leaf")
+        theta, unravel = ravel_pytree(params)
+        if not jnp.issubdtype(theta.dtype, jnp.floating):
+            raise TypeError(f"params must have floating-point leaves, got dtype {theta.dtype}")
+        self.theta = theta
+        self.unravel = unravel
+        self.spec = _spec(params)
+        self.dim = int(theta.shape[0])
+        self.dtype = theta.dtype
+        self.loss_fn = loss_fn
+        self.X = np.asarray(X)
+        self.y = np.asarray(y)
+        Xc, yc, wc = _chunked(self.X, self.y, self.chunk_size)
+        self._Xc, self._yc = Xc, yc
+        self._data_dev = (jnp.asarray(Xc), jnp.asarray(yc), jnp.asarray(wc, self.dtype))
+
+    def _data(self):
+        return self._data_dev
+
+    def value(self, theta=None):
+        return _value_jit(self.loss_fn, self.spec, self.theta if theta is None else theta, *self._data())
+
+    def grad(self, theta=None):
+        return _grad_jit(self.loss_fn, self.spec, self.theta if theta is None else theta, *self._data())
+
+    def value_and_grad(self, theta=None):
+        return _value_and_grad_jit(self.loss_fn, self.spec, self.theta if theta is None else theta, *self._data())
+
+    def hvp(self, v, theta=None):
+        """``H v`` with ``H`` the Hessian of the mean loss at ``theta`` (default: the params)."""
+        th = self.theta if theta is None else theta
+        return _hvp_jit(self.loss_fn, self.spec, th, *self._data(), jnp.asarray(v, self.dtype))
+
+    def hvps(self, vs, *, block: int = 32) -> np.ndarray:
+        """``H v`` for each row of ``vs`` (``(m, d)``), ``block`` rows at a time (the last block is
+        zero-padded, so one compilation serves every call). Returns a NumPy array."""
+        vs = np.asarray(vs, self.dtype)
+        m = vs.shape[0]
+        if m == 0:
+            return np.zeros((0, self.dim), self.dtype)
+        block = min(block, m)
+        pad = (-m) % block
+        if pad:
+            vs = np.concatenate([vs, np.zeros((pad, self.dim), self.dtype)])
+        out = [np.asarray(_hvps_jit(self.loss_fn, self.spec, self.theta, *self._data(), vs[i : i + block])) for i in range(0, vs.shape[0], block)]
+        return np.concatenate(out)[:m]
+
+    def per_example_grads_of(self, xb, yb) -> np.ndarray:
+        """Per-example gradients ``(len(xb), d)`` of the given examples (NumPy)."""
+        return np.asarray(_peg_jit(self.loss_fn, self.spec, self.theta, xb, yb))
+
+    def per_example_grads(self, start: int, stop: int) -> np.ndarray:
+        """Per-example gradients ``g_i`` of examples ``start … stop−1``, shape ``(stop−start, d)``."""
+        return self.per_example_grads_of(self.X[start:stop], self.y[start:stop])
+
+    def grad_blocks(self):
+        """Yield ``(start, g_block)`` (NumPy) over the data in blocks of ``chunk_size`` examples (the
+        last block is computed padded, then trimmed, so one compilation serves every block)."""
+        c = self._Xc.shape[1]
+        for i in range(self._Xc.shape[0]):
+            s = i * c
+            g = self.per_example_grads_of(self._Xc[i], self._yc[i])
+            yield s, g[: min(c, self.n_examples - s)]
+
+
+def batch_mean_grad(loss_fn, spec, th, xb, yb):
+    """Gradient of the mean loss over one batch (traceable)."""
+    return jax.grad(lambda t: jnp.mean(_flat_losses(loss_fn, spec, t, xb, yb)))(th)
+
+
+def objective(loss_fn: Callable, params: Any, X, y, *, chunk_size: int = 256) -> Objective:
+    """Build an :class:`Objective` (validated eagerly)."""
+    return Objective(loss_fn, params, X, y, chunk_size=chunk_size)
+
+
+def as_key(key, name: str = "key"):
+    """Accept a typed or raw ``jax.random`` key; refuse ints (keys must be explicit)."""
+    if key is None:
+        raise TypeError(f"{name} must be a jax.random key, got None")
+    if isinstance(key, (int, np.integer)):
+        raise TypeError(f"{name} must be a jax.random key (jax.random.key(seed)), got int {key}")
+    return key

@@ -1,0 +1,296 @@
+r"""Grids of training runs over (learning rate, batch size, seed).
+
+For each batch size (a shape), every (lr, seed) member runs in *one* vmapped, jit-compiled
+program (``vectorize=True``); batch sizes run one after another. ``vectorize=False`` runs each
+member through :func:`~sgd_sde.networks.train` instead — the same numbers up to float rounding,
+which the tests check. Member ``(lr, B, s)`` uses the initial weights ``model_fn(fold_in(k0, s))``
+and the batch order ``fold_in(k1, s)`` with ``k0, k1 = split(key)``, so seeds are paired across
+learning rates and batch sizes (common random numbers).
+
+Results come as one labelled table, :class:`SweepResult`: final metrics indexed
+``[lr, batch_size, seed]``, loss curves, ``to_records()`` / ``to_pandas()`` / ``to_xarray()``
+(pandas and xarray are imported only when asked for) and atomic ``save``/``load`` (no pickle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _validate as V
+from ..io import load_arrays, save_arrays
+from ..measure.weights import distance_from_init, weight_norm
+from ._plan import Plan, learning_rates, steps_for_epochs
+from .datasets import Dataset
+from .models import AbstractModel, cross_entropy
+from .train import _ScaledSchedule, make_optimizer, make_runner, train
+
+__all__ = ["SweepResult", "sweep"]
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "distance_from_init", "weight_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """Results of :func:`sweep`.
+
+    Attributes:
+        lrs, batch_sizes, seeds: the grid coordinates.
+        metrics: name -> ``(n_lr, n_B, n_seed)`` final values (``train_loss``, ``train_acc``,
+            ``test_loss``, ``test_acc``, ``distance_from_init``, ``weight_norm``).
+        curves: ``"train_loss"`` -> ``(n_lr, n_B, n_seed, n_rec)`` mean minibatch loss per
+            recording window (NaN-padded where a batch size ran fewer steps).
+        curve_steps: ``(n_B, n_rec)`` step at the end of each window (−1 padding).
+        n_steps: ``(n_B,)`` steps run per batch size.
+        metadata: configuration.
+    """
+
+    lrs: np.ndarray
+    batch_sizes: np.ndarray
+    seeds: np.ndarray
+    metrics: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+    curve_steps: np.ndarray
+    n_steps: np.ndarray
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per run: ``lr``, ``batch_size``, ``seed``, ``n_steps`` and the final metrics."""
+        rows = []
+        for (i, lr), (j, b), (k, s) in itertools.product(enumerate(self.lrs), enumerate(self.batch_sizes), enumerate(self.seeds)):
+            row = {"lr": float(lr), "batch_size": int(b), "seed": int(s), "n_steps": int(self.n_steps[j])}
+            row.update({m: float(v[i, j, k]) for m, v in self.metrics.items()})
+            rows.append(row)
+        return rows
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (pandas imported lazily)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.to_records())
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with dims ``(lr, batch_size, seed[, record])`` (imported lazily)."""
+        import xarray as xr
+
+        coords = {"lr": self.lrs, "batch_size": self.batch_sizes, "seed": self.seeds}
+        dims = ("lr", "batch_size", "seed")
+        data = {m: (dims, v) for m, v in self.metrics.items()}
+        data.update({f"curve_{m}": (dims + ("record",), v) for m, v in self.curves.items()})
+        data["curve_step"] = (("batch_size", "record"), self.curve_steps)
+        data["n_steps"] = (("batch_size",), self.n_steps)
+        return xr.Dataset(data, coords=coords, attrs={k: str(v) for k, v in self.metadata.items()})
+
+    def save(self, path) -> None:
+        """Atomic ``.npz`` + ``.json`` (no pickle)."""
+        arrays = {"lrs": self.lrs, "batch_sizes": self.batch_sizes, "seeds": self.seeds, "curve_steps": self.curve_steps, "n_steps": self.n_steps}
+        arrays.update({f"metric__{k}": v for k, v in self.metrics.items()})
+        arrays.update({f"curve__{k}": v for k, v in self.curves.items()})
+        save_arrays(path, arrays, {"kind": "sgd_sde.networks.SweepResult", **self.metadata})
+
+    @classmethod
+    def load(cls, path) -> SweepResult:
+        """Read what :meth:`save` wrote. Raises ValueError if the files are not a SweepResult."""
+        arrays, meta = load_arrays(path)
+        if meta.get("kind") != "sgd_sde.networks.SweepResult":
+            raise ValueError(f"{path!s} does not hold a saved SweepResult (kind={meta.get('kind')!r})")
+        pick = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
+        meta = {k: v for k, v in meta.items() if k != "kind"}
+        return cls(arrays["lrs"], arrays["batch_sizes"], arrays["seeds"], pick("metric__"), pick("curve__"), arrays["curve_steps"], arrays["n_steps"], meta)
+
+
+def _unit(k):
+    """The constant schedule 1 (module level, so compilations are shared between sweeps)."""
+    if isinstance(k, (int, np.integer, np.ndarray)):
+        return np.ones_like(np.asarray(k), dtype=float)
+    return jnp.ones_like(jnp.asarray(k), dtype=jnp.float32)
+
+
+def _floats(name, values):
+    vals = [V.positive(name, v) for v in np.atleast_1d(np.asarray(values, dtype=object))]
+    if not vals:
+        raise ValueError(f"{name} must not be empty")
+    return np.asarray(vals, np.float64)
+
+
+@eqx.filter_jit
+def _final_metrics(model, state, model0, xtr, ytr, xte, yte):
+    def ev(x, y):
+        logits, _ = model(x, state, train=False)
+        return jnp.mean(cross_entropy(logits, y)), jnp.mean(jnp.argmax(logits, -1) == y)
+
+    p, p0 = eqx.filter(model, eqx.is_inexact_array), eqx.filter(model0, eqx.is_inexact_array)
+    trl, tra = ev(xtr, ytr)
+    tel, tea = ev(xte, yte)
+    return jnp.stack([trl, tra, tel, tea, distance_from_init(p, p0), weight_norm(p)])
+
+
+def sweep(
+    key,
+    model_fn: Callable[[Any], AbstractModel],
+    data: Dataset,
+    *,
+    lrs: Sequence[float],
+    batch_sizes: Sequence[int],
+    seeds: Sequence[int] = (0,),
+    n_steps: int | None = None,
+    n_epochs: int | None = None,
+    lr_shape: Callable | None = None,
+    optimizer: str | Callable = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    clip_norm: float | None = None,
+    record_every: int | None = None,
+    vectorize: bool = True,
+    progress: bool = False,
+) -> SweepResult:
+    r"""Train every (lr, batch size, seed) on ``data``; return one labelled table.
+
+    Args:
+        key: ``jax.random`` key (split into initial-weight and batch-order keys; see module doc).
+        model_fn: ``key -> model`` (e.g. ``lambda k: MLP(shape, 10, key=k)``).
+        data: a :class:`~sgd_sde.networks.Dataset`.
+        lrs: peak learning rates (> 0); member ``lr`` follows ``η_k = lr · lr_shape(k)``.
+        batch_sizes: batch sizes in ``[1, N_train]``.
+        seeds: non-negative integer seeds.
+        n_steps, n_epochs: run length per member (one of them; with ``n_epochs`` each batch size
+            runs ``n_epochs · ⌊N/B⌋`` steps).
+        lr_shape: callable ``k -> factor`` (default constant 1), e.g. a step decay with init 1.
+        optimizer, momentum, weight_decay, clip_norm: see :func:`~sgd_sde.networks.make_optimizer`.
+        record_every: window (steps) of the loss curves (default ``max(1, n_steps // 50)``).
+        vectorize: vmap the (lr, seed) members of each batch size (else call ``train`` per member).
+        progress: tqdm bar over batch sizes.
+
+    Returns:
+        :class:`SweepResult`.
+
+    Raises:
+        ValueError: a non-positive lr (naming ``lrs``), a batch size outside ``[1, N]`` (naming
+            ``batch_sizes``), a schedule giving a non-positive lr (naming ``lr_schedule``),
+            a negative seed, both or neither run length — before anything runs.
+
+    Examples:
+        >>> import jax
+        >>> from sgd_sde.networks import MLP, load_dataset
+        >>> data = load_dataset("digits").subset(256, 64)
+        >>> res = sweep(jax.random.key(0), lambda k: MLP(data.input_shape, 10, (16,), key=k), data,
+        ...             lrs=[0.01, 0.1], batch_sizes=[32], seeds=[0, 1], n_steps=10)
+        >>> res.metrics["test_acc"].shape
+        (2, 1, 2)
+
+    References:
+        Goyal et al. 2017, "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour" (linear
+        scaling); Jastrzebski et al. 2017, "Three Factors Influencing Minima in SGD"; Smith & Le
+        2018, "A Bayesian Perspective on Generalization and Stochastic Gradient Descent".
+    """
+    if not callable(model_fn):
+        raise TypeError(f"model_fn must be a callable key -> model, got {type(model_fn).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an sgd_sde.networks.Dataset, got {type(data).__name__}")
+    N = data.n_train
+    lr_arr = _floats("lrs", lrs)
+    b_arr = np.asarray([V.positive_int("batch_sizes", b) for b in np.atleast_1d(batch_sizes)], np.int64)
+    if b_arr.size == 0:
+        raise ValueError("batch_sizes must not be empty")
+    if np.any(b_arr > N):
+        raise ValueError(f"batch_sizes must be <= the {N} training examples, got {b_arr.max()}")
+    s_arr = np.asarray([V.as_int("seeds", s) for s in np.atleast_1d(seeds)], np.int64)
+    if s_arr.size == 0 or np.any(s_arr < 0):
+        raise ValueError(f"seeds must be a non-empty list of non-negative ints, got {list(s_arr)}")
+    if (n_steps is None) == (n_epochs is None):
+        raise ValueError(f"give exactly one of n_steps or n_epochs (got n_steps={n_steps}, n_epochs={n_epochs})")
+    steps = np.asarray([V.positive_int("n_steps", n_steps) if n_steps is not None else steps_for_epochs(int(b), n_epochs, N) for b in b_arr])
+    if np.any(steps < 1):
+        raise ValueError("n_epochs gives no complete batch for some batch size")
+    shape = lr_shape if lr_shape is not None else _unit
+    for b, n in zip(b_arr, steps):
+        learning_rates(lambda k: lr_arr.max() * np.asarray(shape(k)), int(n))
+        learning_rates(lambda k: lr_arr.min() * np.asarray(shape(k)), int(n))
+    opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
+    rec = None if record_every is None else V.positive_int("record_every", record_every)
+    if not isinstance(vectorize, bool):
+        raise TypeError(f"vectorize must be a bool, got {type(vectorize).__name__}")
+
+    k_init, k_batch = jax.random.split(key)
+    nl, nb, ns = lr_arr.size, b_arr.size, s_arr.size
+    windows = [max(1, int(n) // 50) if rec is None else rec for n in steps]
+    n_rec = max(-(-int(n) // w) for n, w in zip(steps, windows))
+    metrics = {m: np.full((nl, nb, ns), np.nan) for m in METRICS}
+    curve = np.full((nl, nb, ns, n_rec), np.nan)
+    curve_steps = np.full((nb, n_rec), -1, np.int64)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=nb, desc="sweep", unit="batch size", leave=False)
+    for j, (B, n) in enumerate(zip(b_arr, steps)):
+        B, n, w = int(B), int(n), windows[j]
+        ends = np.minimum(np.arange(w, n + w, w), n)
+        curve_steps[j, : ends.size] = ends
+        if vectorize:
+            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, k_init, k_batch)
+        else:
+            finals, losses = _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lr_arr, s_arr, B, n, k_init, k_batch)
+        for m_i, m in enumerate(METRICS):
+            metrics[m][:, j, :] = finals[..., m_i]
+        starts = np.concatenate([[0], ends[:-1]])
+        curve[:, j, :, : ends.size] = np.stack([losses[..., a:b].mean(axis=-1) for a, b in zip(starts, ends)], axis=-1)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    meta = {"n_train": N, "data": data.name, "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+            "momentum": momentum, "weight_decay": weight_decay, "clip_norm": clip_norm, "vectorize": vectorize,
+            "key": np.asarray(jax.random.key_data(key)).tolist()}
+    return SweepResult(lr_arr, b_arr, s_arr, metrics, {"train_loss": curve}, curve_steps, steps, meta)
+
+
+def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, k_init, k_batch):
+    N = data.n_train
+    nl, ns = lrs.size, seeds.size
+    models = [model_fn(jax.random.fold_in(k_init, int(s))) for s in seeds]
+    params_s = [eqx.filter(m, eqx.is_inexact_array) for m in models]
+    static = eqx.partition(models[0], eqx.is_inexact_array)[1]
+    # member order: lr-major, then seed
+    stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+    params = stack([params_s[k] for _ in range(nl) for k in range(ns)])
+    bn = stack([models[k].init_state() for _ in range(nl) for k in range(ns)])
+    opt_state = jax.vmap(opt.init)(params)
+    idx_s = [Plan(jax.random.fold_in(k_batch, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds]
+    idx = jnp.asarray(np.stack([idx_s[k] for _ in range(nl) for k in range(ns)]))
+    scale = jnp.asarray(np.repeat(lrs, ns), jnp.float32)
+    run = make_runner(static, opt, shape, use_swa=False)
+    vrun = jax.jit(jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0)))
+    X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    carry = (params, bn, opt_state, None, jnp.zeros((), jnp.int32))
+    (params, bn, _, _, _), losses = vrun(carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale)
+    init = stack([params_s[k] for _ in range(nl) for k in range(ns)])
+    fm = eqx.filter_vmap(lambda p, st, p0: _final_metrics(eqx.combine(p, static), st, eqx.combine(p0, static),
+                                                           X, Y, jnp.asarray(data.x_test), jnp.asarray(data.y_test)))
+    finals = np.asarray(fm(params, bn, init), np.float64).reshape(nl, ns, -1)
+    return finals, np.asarray(losses, np.float64).reshape(nl, ns, n)
+
+
+def _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lrs, seeds, B, n, k_init, k_batch):
+    finals = np.zeros((lrs.size, seeds.size, len(METRICS)))
+    losses = np.zeros((lrs.size, seeds.size, n))
+    for i, lr in enumerate(lrs):
+        for k, s in enumerate(seeds):
+            model = model_fn(jax.random.fold_in(k_init, int(s)))
+            sched = _ScaledSchedule(shape, np.float32(lr))
+            loss_log = []
+            out = train(jax.random.fold_in(k_batch, int(s)), model, data, optimizer=optimizer, momentum=momentum,
+                        weight_decay=weight_decay, clip_norm=clip_norm, lr_schedule=sched, batch_schedule=B, n_steps=n,
+                        probe_every=1, progress=False)
+            loss_log = out.history["train_loss"][1:]
+            losses[i, k] = loss_log
+            finals[i, k] = np.asarray(_final_metrics(out.model, out.state, model, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                                                     jnp.asarray(data.x_test), jnp.asarray(data.y_test)), np.float64)
+    return finals, losses

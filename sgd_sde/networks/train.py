@@ -1,0 +1,429 @@
+r"""Training loop for real networks: jit-compiled ``lax.scan`` chunks between probe points.
+
+``train(key, model, data, ...)`` runs minibatch SGD (heavy-ball or Nesterov momentum) or Adam via
+optax, with a learning-rate schedule, a batch-size schedule (Smith et al. 2018), optional
+gradient-norm clipping, weight decay and SWA (Izmailov et al. 2018); evaluates *probes* every
+``probe_every`` steps; checkpoints atomically (no pickle) so a killed run resumes bit-for-bit.
+
+The update at step ``k`` with minibatch gradient ``g_k`` is ``θ ← θ + η_k u_k`` where ``u_k`` is the
+optax direction at unit learning rate (``−v_k`` with ``v_k = g_k + μ v_{k−1}`` for heavy ball,
+PyTorch's convention) and ``η_k = lr_schedule(k)``. The learning rate is applied last, which is
+where every optax alias applies it, so ``optimizer`` can be any ``learning_rate -> optax``
+factory.
+
+A probe is ``probe(model, state, data, step) -> dict[str, scalar | array]`` with ``model`` the
+current model, ``state`` a :class:`TrainState`, ``data`` the :class:`~sgd_sde.networks.Dataset` and
+``step`` the number of completed steps; :mod:`sgd_sde.networks.probes` has ready ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import _validate as V
+from ..io import paths_for
+from ._plan import Plan, batch_sizes, learning_rates, steps_for_epochs
+from .datasets import Dataset
+from .models import AbstractModel, cross_entropy
+from .results import TrainResult, _load_checkpoint, _save_checkpoint
+from .swa import SWA, bn_update, swa_flags, swa_update
+
+__all__ = ["TrainState", "TrainResult", "train", "make_optimizer"]
+
+_BUILTIN = ("step", "epoch", "lr", "batch_size", "train_loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """What a probe sees besides the model.
+
+    Attributes:
+        bn_state: batch-norm running statistics.
+        opt_state: the optax state.
+        init_model: the model at step 0 (for ``‖w_t − w_0‖``).
+        swa_model: the current SWA average (``None`` without SWA or before the first average).
+        step: completed steps; epoch: current epoch; lr, batch_size: those of the last step.
+    """
+
+    bn_state: Any
+    opt_state: Any
+    init_model: AbstractModel
+    swa_model: AbstractModel | None
+    step: int
+    epoch: int
+    lr: float
+    batch_size: int
+
+
+# ---------------------------------------------------------------------------- optimizer
+def make_optimizer(optimizer: str | Callable = "sgd", *, momentum: float = 0.9, nesterov: bool = False,
+                   weight_decay: float = 0.0, clip_norm: float | None = None) -> optax.GradientTransformation:
+    """The optax chain at unit learning rate: ``[clip_by_global_norm] → [add_decayed_weights] → base``.
+
+    Args:
+        optimizer: ``"sgd"`` (heavy ball with ``momentum``; 0 for plain SGD), ``"adam"``, or a
+            factory ``learning_rate -> optax.GradientTransformation`` whose learning rate is its
+            final scaling (true of every optax alias), called with ``1.0``.
+        momentum: heavy-ball coefficient ``μ ∈ [0, 1)`` for ``"sgd"``.
+        nesterov: Nesterov momentum for ``"sgd"``.
+        weight_decay: L2 coefficient added to the gradient (``≥ 0``).
+        clip_norm: global gradient-norm clip (Hoffer et al. clip at 5), or ``None``.
+
+    Raises:
+        ValueError: unknown name, momentum outside [0, 1), negative weight decay, ``clip_norm ≤ 0``.
+
+    References:
+        Polyak 1964, "Some methods of speeding up the convergence of iteration methods"; Kingma &
+        Ba 2015, "Adam: A Method for Stochastic Optimization".
+    """
+    try:
+        hash((optimizer, momentum, nesterov, weight_decay, clip_norm))
+    except TypeError:
+        return _make_optimizer(optimizer, momentum, nesterov, weight_decay, clip_norm)
+    return _make_optimizer_cached(optimizer, momentum, nesterov, weight_decay, clip_norm)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_optimizer_cached(optimizer, momentum, nesterov, weight_decay, clip_norm):
+    # the same configuration returns the same object, so compiled training steps are reused
+    return _make_optimizer(optimizer, momentum, nesterov, weight_decay, clip_norm)
+
+
+def _make_optimizer(optimizer, momentum, nesterov, weight_decay, clip_norm) -> optax.GradientTransformation:
+    """Build the chain (uncached); see :func:`make_optimizer`."""
+    if optimizer == "sgd":
+        mu = V.as_float("momentum", momentum)
+        if not 0.0 <= mu < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got momentum={mu}")
+        base = optax.sgd(1.0, momentum=mu if mu > 0 else None, nesterov=bool(nesterov))
+    elif optimizer == "adam":
+        base = optax.adam(1.0)
+    elif callable(optimizer):
+        base = optimizer(1.0)
+        if not isinstance(base, optax.GradientTransformation):
+            raise TypeError(f"optimizer(1.0) must return an optax.GradientTransformation, got {type(base).__name__}")
+    else:
+        raise ValueError(f"optimizer must be 'sgd', 'adam' or a learning_rate -> optax factory, got {optimizer!r}")
+    chain = []
+    if clip_norm is not None:
+        chain.append(optax.clip_by_global_norm(V.positive("clip_norm", clip_norm)))
+    if V.nonnegative("weight_decay", weight_decay) > 0:
+        chain.append(optax.add_decayed_weights(float(weight_decay)))
+    chain.append(base)
+    return optax.chain(*chain)
+
+
+class _ConstantLR(eqx.Module):
+    value: Any  # an array leaf: traced, so runs at different learning rates share one compilation
+
+    def __call__(self, k):
+        return jnp.asarray(self.value, jnp.float32)
+
+
+class _ScaledSchedule(eqx.Module):
+    """``k -> scale · shape(k)`` with ``scale`` traced (one compilation for every scale)."""
+
+    shape: Callable = eqx.field(static=True)
+    scale: Any
+
+    def __call__(self, k):
+        return self.shape(k) * self.scale
+
+
+def _jnp_lr(lr_schedule):
+    return lr_schedule if callable(lr_schedule) else _ConstantLR(np.float32(lr_schedule))
+
+
+@eqx.filter_jit
+def _run_jit(static, opt, lr_fn, use_swa, carry, X, Y, idx, ks, flags, lr_scale):
+    # static model part, optimizer and schedule are hashed: equal configurations share compilations
+    return make_runner(static, opt, lr_fn, use_swa=use_swa)(carry, X, Y, idx, ks, flags, lr_scale)
+
+
+def make_runner(static, opt, lr_fn, *, use_swa: bool):
+    """Pure ``run(carry, X, Y, idx, ks, avg_flags, lr_scale) -> (carry, losses)``: one
+    ``lax.scan`` over the steps in ``idx`` (``(n, B)``). ``carry = (params, bn_state, opt_state,
+    swa_avg, swa_n)``. vmap-able over the carry, ``idx`` and ``lr_scale`` (used by sweeps)."""
+
+    def batch_loss(params, bn_state, xb, yb):
+        logits, new_bn = eqx.combine(params, static)(xb, bn_state, train=True)
+        return jnp.mean(cross_entropy(logits, yb)), new_bn
+
+    grad_fn = jax.value_and_grad(batch_loss, has_aux=True)
+
+    def run(carry, X, Y, idx, ks, flags, lr_scale):
+        def step(c, inp):
+            params, bn_state, opt_state, swa_avg, swa_n = c
+            ix, k, flag = inp
+            (loss, bn_new), grads = grad_fn(params, bn_state, X[ix], Y[ix])
+            updates, opt_state = opt.update(grads, opt_state, params)
+            lr = lr_fn(k) * lr_scale
+            updates = jax.tree.map(lambda u: (lr * u).astype(u.dtype), updates)
+            params = optax.apply_updates(params, updates)
+            if use_swa:
+                new_avg, new_n = swa_update(swa_avg, swa_n, params)
+                swa_avg = jax.tree.map(lambda a, b: jnp.where(flag, a, b), new_avg, swa_avg)
+                swa_n = jnp.where(flag, new_n, swa_n)
+            return (params, bn_new, opt_state, swa_avg, swa_n), loss
+
+        return jax.lax.scan(step, carry, (idx, ks, flags))
+
+    return run
+
+
+# ---------------------------------------------------------------------------- train
+def _check_model(model):
+    if not isinstance(model, AbstractModel):
+        raise TypeError(f"model must be an sgd_sde.networks model (MLP, CNN, AbstractModel), got {type(model).__name__}")
+
+
+def _check_data(data):
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an sgd_sde.networks.Dataset (see load_dataset), got {type(data).__name__}")
+
+
+def _boundaries(n_steps, sizes, probe_every, checkpoint_every):
+    cuts = {0, n_steps}
+    if probe_every:
+        cuts.update(range(0, n_steps, probe_every))
+    if checkpoint_every:
+        cuts.update(range(0, n_steps, checkpoint_every))
+    cuts.update((np.flatnonzero(np.diff(sizes)) + 1).tolist())
+    return sorted(c for c in cuts if 0 <= c <= n_steps)
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def train(
+    key,
+    model: AbstractModel,
+    data: Dataset,
+    *,
+    optimizer: str | Callable = "sgd",
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    lr_schedule: float | Callable = 0.05,
+    batch_schedule: int | Callable = 64,
+    n_steps: int | None = None,
+    n_epochs: int | None = None,
+    weight_decay: float = 0.0,
+    clip_norm: float | None = None,
+    swa: SWA | None = None,
+    probes: Sequence[Callable] | Mapping[str, Callable] = (),
+    probe_every: int | Sequence[int] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    state=None,
+    progress: bool = True,
+) -> TrainResult:
+    r"""Train ``model`` on ``data`` with minibatch SGD/Adam; return the final model and a history.
+
+    Every argument is validated (and both schedules evaluated on the host for every step) before
+    anything is traced or written. Steps between probe points run as one jit-compiled
+    ``lax.scan``; compilations are cached per (chunk length, batch size).
+
+    Args:
+        key: ``jax.random`` key for the batch order (the model carries its own initial weights).
+        model: an :class:`~sgd_sde.networks.MLP`, :class:`~sgd_sde.networks.CNN` or other
+            :class:`~sgd_sde.networks.models.AbstractModel`.
+        data: a :class:`~sgd_sde.networks.Dataset`.
+        optimizer, momentum, nesterov, weight_decay, clip_norm: see :func:`make_optimizer`.
+        lr_schedule: float or callable ``k -> η_k`` working on NumPy and traced ints (everything in
+            :mod:`sgd_sde.schedules`, optax schedules); must be finite and > 0 at every step.
+        batch_schedule: int or callable ``k -> B_k`` (e.g. :func:`sgd_sde.schedules.increase_batch`);
+            integers in ``[1, N_train]``; with ghost batch norm each must be a multiple of ``B_S``.
+        n_steps, n_epochs: run length (give at most one; default ``n_epochs=30``).
+        swa: :class:`~sgd_sde.networks.SWA` settings or ``None``.
+        probes: callables ``probe(model, state, data, step) -> dict`` (or a mapping name ->
+            probe, whose keys are then prefixed ``"name/"``), run at step 0, every ``probe_every``
+            steps and at the end.
+        probe_every: steps between probe points, or an explicit list of steps (e.g.
+            ``np.unique(np.geomspace(1, n_steps, 30).astype(int))`` for a log-time axis); default:
+            only start and end.
+        checkpoint: path stem for an atomic checkpoint (``.npz`` + ``.json``); if it exists and was
+            written by the same configuration the run resumes from it.
+        checkpoint_every: steps between checkpoints (default: ``probe_every``, else only the end).
+        state: initial batch-norm statistics (default ``model.init_state()``).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        TypeError: wrong ``model``/``data``/``key`` types.
+        ValueError: a non-positive or non-finite learning rate at any step (naming
+            ``lr_schedule`` and the step), a batch size outside ``[1, N_train]`` or not a multiple
+            of the ghost batch size (naming ``batch_schedule``), both or neither run length, bad
+            intervals, or a checkpoint from a different configuration (naming ``checkpoint``).
+
+    Examples:
+        >>> import jax
+        >>> from sgd_sde.networks import MLP, load_dataset
+        >>> data = load_dataset("digits").subset(256, 128)
+        >>> model = MLP(data.input_shape, 10, (32,), key=jax.random.key(0))
+        >>> out = train(jax.random.key(1), model, data, n_steps=20, batch_schedule=32, progress=False)
+        >>> out.history["step"].tolist()
+        [0, 20]
+
+    References:
+        Robbins & Monro 1951 (SGD); Polyak 1964 (heavy ball); Smith, Kindermans, Ying & Le 2018,
+        "Don't Decay the Learning Rate, Increase the Batch Size"; Izmailov et al. 2018 (SWA);
+        Hoffer, Hubara & Soudry 2017 (ghost batch norm, gradient clipping).
+    """
+    # ------------------------------------------------------------------ validation (no tracing)
+    _check_model(model)
+    _check_data(data)
+    if isinstance(key, (int, np.integer)) or key is None:
+        raise TypeError(f"key must be a jax.random key (jax.random.key(seed)), got {key!r}")
+    N = data.n_train
+    if n_steps is not None and n_epochs is not None:
+        raise ValueError(f"give n_steps or n_epochs, not both (got n_steps={n_steps}, n_epochs={n_epochs})")
+    if n_steps is None:
+        n_steps = steps_for_epochs(batch_schedule, 30 if n_epochs is None else n_epochs, N)
+        if n_steps < 1:
+            raise ValueError(f"n_epochs gives no complete batch (batch larger than the {N} training examples)")
+    n_steps = V.positive_int("n_steps", n_steps)
+    sizes = batch_sizes(batch_schedule, n_steps, N)
+    ghosts = [nm.ghost_size for nm in getattr(model, "norms", ()) if getattr(nm, "ghost_size", None)]
+    for g in ghosts:
+        bad = np.flatnonzero(sizes % g)
+        if bad.size:
+            raise ValueError(f"batch_schedule must give multiples of the ghost batch size {g}, got {sizes[bad[0]]} at step {bad[0]}")
+    lrs = learning_rates(lr_schedule, n_steps)
+    opt = make_optimizer(optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, clip_norm=clip_norm)
+    if swa is not None and not isinstance(swa, SWA):
+        raise TypeError(f"swa must be an SWA(...) or None, got {type(swa).__name__}")
+    if swa is not None and swa.start > n_steps:
+        raise ValueError(f"swa.start must be <= n_steps={n_steps}, got {swa.start}")
+    probe_list: set[int] = set()
+    if probe_every is not None and not isinstance(probe_every, (int, np.integer)):
+        arr = np.unique(np.asarray(probe_every))  # explicit steps, e.g. log-spaced for ‖w_t − w_0‖ vs log t
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > n_steps:
+            raise ValueError(f"probe_every must be a positive int or a list of integer steps in [0, {n_steps}], got {probe_every!r}")
+        probe_list = {int(v) for v in arr}
+        probe_every = None
+    probe_every = None if probe_every is None else V.positive_int("probe_every", probe_every)
+    checkpoint_every = probe_every if checkpoint_every is None else V.positive_int("checkpoint_every", checkpoint_every)
+    if isinstance(probes, Mapping):
+        named = [(str(k), p) for k, p in probes.items()]
+    else:
+        named = [(None, p) for p in probes]
+    for name, p in named:
+        if not callable(p):
+            raise TypeError(f"probes must be callables probe(model, state, data, step), got {type(p).__name__}")
+    bn_state0 = model.init_state() if state is None else state
+    flags = swa_flags(swa, n_steps)
+
+    params0, static = eqx.partition(model, eqx.is_inexact_array)
+    config = {
+        "n_steps": n_steps, "n_train": N, "data": data.name,
+        "key": np.asarray(jax.random.key_data(key)).tolist(),
+        "lr": _digest(lrs), "batch": _digest(sizes), "data_digest": _digest(data.x_train[:512], data.y_train),
+        "init": _digest(*jax.tree_util.tree_leaves(params0)),
+        "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", repr(optimizer)),
+        "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
+        "clip_norm": clip_norm, "swa": dataclasses.asdict(swa) if swa else None,
+        "model": type(model).__name__, "shapes": [list(np.shape(x)) for x in jax.tree_util.tree_leaves(params0)],
+    }
+
+    # ------------------------------------------------------------------ state and resume
+    carry = (params0, bn_state0, opt.init(params0), params0 if swa else None, jnp.zeros((), jnp.int32))
+    history: dict[str, list] = {}
+    start, pending, diverged = 0, [], -1
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = Path(checkpoint)
+        npz, js = paths_for(ckpt)
+        if npz.exists() and js.exists():
+            carry, history, start, pending, diverged = _load_checkpoint(ckpt, carry, config)
+
+    plan = Plan(key, N, sizes)
+    X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    lr_fn, use_swa = _jnp_lr(lr_schedule), swa is not None
+    run = lambda *args: _run_jit(static, opt, lr_fn, use_swa, *args)
+    cuts = sorted(set(_boundaries(n_steps, sizes, probe_every, checkpoint_every)) | probe_list)
+    probe_points = {0, n_steps} | probe_list | (set(range(0, n_steps, probe_every)) if probe_every else set())
+    ckpt_points = {n_steps} | (set(range(0, n_steps, checkpoint_every)) if checkpoint_every else set())
+    one = jnp.ones((), jnp.float32)
+
+    def do_probes(step, carry):
+        params, bn_state, opt_state, swa_avg, swa_n = carry
+        cur = eqx.combine(params, static)
+        ts = TrainState(bn_state, opt_state, model, eqx.combine(swa_avg, static) if swa is not None and int(swa_n) > 0 else None,
+                        step, int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]), int(sizes[max(step - 1, 0)]))
+        row = {"step": step, "epoch": ts.epoch, "lr": ts.lr, "batch_size": ts.batch_size,
+               "train_loss": float(np.mean(pending)) if pending else float("nan")}
+        for name, p in named:
+            out = p(cur, ts, data, step)
+            if not isinstance(out, Mapping):
+                raise TypeError(f"probe {getattr(p, '__name__', p)!r} must return a dict, got {type(out).__name__}")
+            for k, v in out.items():
+                k = f"{name}/{k}" if name else str(k)
+                if k in row:
+                    raise ValueError(f"probe output {k!r} clashes with another probe or a built-in history key")
+                row[k] = np.asarray(v)
+        for k, v in row.items():
+            history.setdefault(k, []).append(np.asarray(v))
+        pending.clear()
+
+    t0 = time.perf_counter()
+    bar = _bar(progress, n_steps, start)
+    try:
+        if start == 0:
+            do_probes(0, carry)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if b <= start:
+                continue
+            idx = jnp.asarray(plan.indices(a, b))
+            carry, losses = run(carry, X, Y, idx, jnp.arange(a, b), jnp.asarray(flags[a:b]), one)
+            losses = np.asarray(losses)
+            pending.extend(losses.tolist())
+            if diverged < 0 and not np.all(np.isfinite(losses)):
+                diverged = a + int(np.flatnonzero(~np.isfinite(losses))[0])
+            if bar is not None:
+                bar.update(b - a)
+                bar.set_postfix(loss=f"{float(np.mean(losses)):.4f}")
+            if b in probe_points:
+                do_probes(b, carry)
+            if b in ckpt_points and ckpt is not None:
+                _save_checkpoint(ckpt, carry, history, b, config, diverged, pending)
+    finally:
+        if bar is not None:
+            bar.close()
+    params, bn_state, opt_state, swa_avg, swa_n = carry
+    final = eqx.combine(params, static)
+    swa_model = swa_state = None
+    if swa is not None and int(swa_n) > 0:
+        swa_model = eqx.combine(swa_avg, static)
+        swa_state = bn_update(swa_model, bn_state, data.x_train, batch_size=swa.bn_batch_size)
+    hist = {k: np.stack(v) for k, v in history.items()}
+    meta = {"config": config, "wall_time_s": time.perf_counter() - t0, "resumed_from": start, "jax": jax.__version__, "swa_count": int(swa_n)}
+    return TrainResult(final, bn_state, hist, swa_model, swa_state, diverged, meta)
+
+
+def _bar(progress, n_steps, start):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n_steps, initial=start, desc="train", unit="step", leave=False)

@@ -1,0 +1,240 @@
+r"""Mean-square linear stability of a minimum (Wu, Ma & E 2018), simulated and exact.
+
+Near a global minimum of an over-parameterised model every per-example loss vanishes, and SGD
+linearised there is :math:`x_{t+1} = (I - \eta\hat H_t)x_t` with the minibatch Hessian
+:math:`\hat H_t`. Its second moment grows by the factor :math:`(1-\eta a)^2 + \eta^2 s^2\kappa` per
+step in 1-D (sharpness ``a``, non-uniformity ``s``, :math:`\kappa = (n-B)/(B(n-1))` without
+replacement), so SGD can be mean-square unstable where GD (factor :math:`(1-\eta a)^2`) is
+stable. :func:`second_moment_growth` measures the factor by simulating SGD with the core engine;
+:func:`stability_map` does it over an ``(lr, B)`` grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _validate as V
+from . import _stats
+from ._exit import check_common, check_key
+from .radius import check_minimum
+
+__all__ = ["MeanSquareResult", "exact_factor_1d", "second_moment_growth", "stability_map", "threshold_bracket",
+           "matched_trace_covariances"]
+
+
+
+def exact_factor_1d(lr, curvatures, batch_size, replace: bool = False) -> float:
+    r"""Wu–Ma–E's exact 1-D factor :math:`(1-\eta a)^2 + \eta^2 s^2\kappa` from per-example curvatures.
+
+    A thin adapter over :func:`sgd_sde.theory.mean_square_factor` (the SymPy-derived single
+    source of the formula) taking the per-example curvatures of a 1-D interpolating minimum.
+
+    References:
+        Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning: A
+        Dynamical Stability Perspective".
+    """
+    from ..theory import mean_square_factor
+
+    h = V.finite_array("curvatures", curvatures, ndim=1).astype(np.float64)
+    return float(mean_square_factor(V.positive("lr", lr), h, V.positive_int("batch_size", batch_size), replace=replace))
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanSquareResult:
+    """Simulated growth of :math:`\\mathbb E\\|\\theta_t-\\theta^*\\|^2`.
+
+    Attributes:
+        factor: per-step factor ``(m_T / m_0)^{1/T}`` with ``m_t`` the ensemble mean of
+            ``‖θ_t − θ*‖²``.
+        ci: its interval (normal interval on ``m_T`` mapped through the power).
+        moments: ``m_t / m_0`` for ``t = 0..T``.
+        lyapunov: ``mean_p log(‖θ_T − θ*‖² / r²) / T`` — the typical (almost-sure) rate; a path
+            converges a.s. when it is ``< 0`` even if the second moment grows.
+        diverged_fraction: fraction flagged as diverged by :func:`sgd_sde.simulate`.
+    """
+
+    factor: float
+    ci: tuple[float, float]
+    moments: np.ndarray
+    lyapunov: float
+    diverged_fraction: float
+
+
+def _sq_dist(landscape, theta, theta0):
+    return jnp.sum(theta * theta)
+
+
+def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_steps: int, n_particles: int,
+                         radius: float = 1.0, level: float = 0.95, minimum_tol: float = 1e-4) -> MeanSquareResult:
+    r"""Per-step growth factor of the second moment of ``θ_t − θ*``, by simulating with :func:`sgd_sde.simulate`.
+
+    Particles start at ``θ* + radius·u`` (``u`` uniform on the sphere) and run ``n_steps`` steps.
+    For linearised SGD (a quadratic per-example loss, e.g. ``LinearRegression`` with zero
+    residuals) :math:`\mathbb E x_t^2 = F^t x_0^2` exactly, with Wu–Ma–E's factor ``F``. The
+    estimate's relative variance grows like :math:`(\mathbb E(1-\eta\hat h)^4/F^2)^T`, so keep
+    ``n_steps`` small (a few to tens) and ``n_particles`` large.
+
+    Args:
+        key: ``jax.random.key`` (or an ``int`` seed).
+        landscape, dynamics, noise: core objects (e.g. ``SGD`` with ``ExactMinibatch``).
+        minimum: ``θ*`` (checked to be a minimum).
+        n_steps: ``T ≥ 1``.
+        n_particles: ``P ≥ 2``.
+        radius: starting distance ``> 0``.
+        level: confidence level in ``(0, 1)``.
+        minimum_tol: tolerance of the minimum check.
+
+    Returns:
+        A :class:`MeanSquareResult`.
+
+    Raises:
+        ValueError: non-positive ``n_steps``/``radius``, ``n_particles < 2``, ``minimum`` not a
+            minimum, ``level`` outside ``(0, 1)``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, numpy as np
+        >>> from sgd_sde.landscapes import LinearRegression
+        >>> from sgd_sde.dynamics import SGD
+        >>> from sgd_sde.noise import ExactMinibatch
+        >>> h = np.array([0.5, 1, 1, 1.5, 2, 2, 3, 4, 6, 9])
+        >>> ls = LinearRegression(np.sqrt(h)[:, None], np.zeros(10))    # ℓ_i = h_i x²/2
+        >>> res = second_moment_growth(jax.random.key(0), ls, SGD(lr=0.1, batch_size=2), np.zeros(1),
+        ...                            noise=ExactMinibatch(replace=False), n_steps=1, n_particles=20_000)
+        >>> abs(res.factor - 0.51867) < 0.01
+        True
+
+    References:
+        Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning: A
+        Dynamical Stability Perspective", Section 3.
+    """
+    from ..simulate import simulate
+
+    key, theta0, obs, r, level = _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, radius,
+                                          level, minimum_tol)
+    traj = simulate(key, landscape, dynamics, theta0, noise=noise, n_steps=n_steps, save_every=1,
+                    observables=obs, progress=False)
+    return _summarise(traj, r, n_steps, level)
+
+
+def _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, radius, level, minimum_tol):
+    key = check_key(key)
+    check_common(landscape, dynamics, noise)
+    n_steps = V.positive_int("n_steps", n_steps)
+    p = V.positive_int("n_particles", n_particles)
+    if p < 2:
+        raise ValueError(f"n_particles must be >= 2, got n_particles={p}")
+    r = V.positive("radius", radius)
+    level = V.in_open_interval("level", level, 0.0, 1.0)
+    m, _ = check_minimum(landscape, minimum, tol=minimum_tol)
+    k_dir, k_run = jax.random.split(key)
+    u = np.asarray(jax.random.normal(k_dir, (p, landscape.dim)), np.float64)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    theta0 = (m[None, :] + r * u).astype(np.float32)
+    centre = np.asarray(m, np.float32)
+    obs = {"sq": lambda ls, th, th0: jnp.sum((th - jnp.asarray(centre, th.dtype)) ** 2)}
+    return k_run, theta0, obs, r, level
+
+
+def _summarise(traj, r, n_steps, level) -> MeanSquareResult:
+    sq = np.asarray(traj.saved["sq"], np.float64) / r**2  # (T+1, P)
+    p = sq.shape[1]
+    moments = sq.mean(axis=1)
+    mT, se = moments[-1], float(sq[-1].std(ddof=1) / math.sqrt(p))
+    z = _stats.z_value(level)
+    lo, hi = max(mT - z * se, 1e-300), mT + z * se
+    lyap = float(np.mean(np.log(np.maximum(sq[-1], 1e-300)))) / n_steps
+    return MeanSquareResult(factor=float(mT ** (1.0 / n_steps)), ci=(lo ** (1.0 / n_steps), hi ** (1.0 / n_steps)),
+                            moments=moments, lyapunov=lyap, diverged_fraction=float(np.mean(traj.diverged)))
+
+
+def stability_map(key, landscape, dynamics, minimum, *, noise=None, lrs, batch_sizes, n_steps: int,
+                  n_particles: int, level: float = 0.95) -> dict[str, np.ndarray]:
+    """:func:`second_moment_growth` over the grid ``batch_sizes × lrs`` (same key: common random numbers).
+
+    Returns:
+        ``{"lrs", "batch_sizes", "factor", "lo", "hi", "lyapunov"}``; the last four have shape
+        ``(len(batch_sizes), len(lrs))``.
+
+    Raises:
+        ValueError: empty or invalid ``lrs``/``batch_sizes`` and anything :func:`second_moment_growth` raises.
+
+    References:
+        Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning".
+    """
+    from ..sharding import sweep
+
+    lr_arr = np.asarray([V.positive("lrs", v) for v in np.ravel(np.asarray(lrs, dtype=np.float64))])
+    b_arr = np.asarray([V.positive_int("batch_sizes", int(v)) for v in np.ravel(np.asarray(batch_sizes))])
+    if lr_arr.size == 0 or b_arr.size == 0:
+        raise ValueError("lrs and batch_sizes must be non-empty")
+    run_key, theta0, obs, r, level = _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, 1.0,
+                                              level, 1e-4)
+    for b in b_arr:
+        check_common(landscape, dynamics, noise).check_batch_size(landscape, int(b))
+    shape = (b_arr.size, lr_arr.size)
+    out = {k: np.zeros(shape) for k in ("factor", "lo", "hi", "lyapunov")}
+    runs = sweep(run_key, landscape, dynamics, theta0, lrs=[float(v) for v in lr_arr],
+                 batch_sizes=[int(b) for b in b_arr], noise=noise, n_steps=n_steps, save_every=1,
+                 observables=obs, progress=False)
+    for (lr, b), traj in runs.items():
+        i, j = int(np.flatnonzero(b_arr == b)[0]), int(np.flatnonzero(lr_arr == lr)[0])
+        res = _summarise(traj, r, n_steps, level)
+        out["factor"][i, j], (out["lo"][i, j], out["hi"][i, j]), out["lyapunov"][i, j] = (
+            res.factor, res.ci, res.lyapunov)
+    return {"lrs": lr_arr, "batch_sizes": b_arr, **out}
+
+
+def threshold_bracket(lrs, lo, hi) -> tuple[float, float]:
+    """``(largest lr whose factor CI is entirely < 1, smallest larger lr whose CI is entirely > 1)``.
+
+    ``nan`` where no such learning rate was tested.
+
+    References:
+        Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning".
+    """
+    lrs, lo, hi = (np.asarray(v, np.float64) for v in (lrs, lo, hi))
+    order = np.argsort(lrs)
+    lrs, lo, hi = lrs[order], lo[order], hi[order]
+    stable = lrs[hi < 1.0]
+    below = float(stable.max()) if stable.size else math.nan
+    unstable = lrs[(lo > 1.0) & (lrs > (below if stable.size else -math.inf))]
+    return below, (float(unstable.min()) if unstable.size else math.nan)
+
+
+def matched_trace_covariances(hessian, trace: float = 1.0) -> dict[str, np.ndarray]:
+    r"""Zhu et al.'s three noise shapes at equal :math:`\mathrm{tr}\Sigma`: ``∝ H``, top eigenvector, isotropic.
+
+    Args:
+        hessian: symmetric PSD ``(d, d)`` with ``tr H > 0``.
+        trace: ``tr Σ > 0``.
+
+    Returns:
+        ``{"hessian": c·H/tr H, "top_eigenvector": c·v₁v₁ᵀ, "isotropic": c·I/d}``.
+
+    Raises:
+        ValueError: non-PSD ``hessian``, zero trace, non-positive ``trace``.
+
+    Examples:
+        >>> import numpy as np
+        >>> H = np.diag([100.0] + [1.0] * 9)
+        >>> {k: round(float(np.sum(H * S)), 2) for k, S in matched_trace_covariances(H).items()}
+        {'hessian': 91.83, 'top_eigenvector': 100.0, 'isotropic': 10.9}
+
+    References:
+        Zhu, Wu, Yu, Wu & Ma 2019, "The Anisotropic Noise in Stochastic Gradient Descent: Its
+        Behavior of Escaping from Sharp Minima and Regularization Effects".
+    """
+    h = V.symmetric_psd("hessian", hessian).astype(np.float64)
+    c = V.positive("trace", trace)
+    tr = float(np.trace(h))
+    if not tr > 0:
+        raise ValueError("hessian must have a positive trace")
+    lam, q = np.linalg.eigh(h)
+    v = q[:, -1]
+    d = h.shape[0]
+    return {"hessian": c * h / tr, "top_eigenvector": c * np.outer(v, v), "isotropic": c * np.eye(d) / d}

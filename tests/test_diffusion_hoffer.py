@@ -1,0 +1,73 @@
+"""Hoffer, Hubara & Soudry 2017 on a synthetic separable random potential (quick size)."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from sgd_sde.diffusion import HofferResult, hoffer_experiment, log_growth_slope
+
+
+@pytest.fixture(scope="module")
+def result():
+    # 32 particles x 8 coordinates, 2^14 updates, B in {32, 512}: ~6 s. 32 particles give a paired bootstrap SE of
+    # the log-spread difference ~0.1 (it scales like 1/sqrt(particles); 16 gave 0.13-0.17).
+    return hoffer_experiment(jax.random.key(0), batch_sizes=(32, 512), rules=("fixed", "sqrt"), dim=8,
+                             n_particles=32, n_steps=1 << 14, n_grid=4097)
+
+
+def test_distance_is_linear_in_log_t_under_the_sqrt_rule(result):
+    # alpha = 1.8 (2/alpha = 1.11): E||w_t - w_0|| against log t over the late window [2^10, 2^14], after the
+    # initial slide into the first valley (the full-size run, 2^16 updates, uses [2^8, 2^16]; papers/hoffer-2017.md)
+    i = result.rules.index("sqrt")
+    for j in range(len(result.batch_sizes)):
+        fit = log_growth_slope(result.steps, result.distances[i, j], beta=1.0, window=(1 << 10, None), n_boot=100)
+        assert fit.r2 > 0.95 and fit.ci[0] > 0, fit
+
+
+def test_sqrt_rule_shrinks_the_spread_of_slopes(result):
+    # log spread = log(max slope / min slope) across B. The runs share particles, starts and noise draws, so the
+    # difference between rules is paired: its SE is the spread of the jointly bootstrapped difference. 4 SE.
+    spread = result.spread()
+    diff = math.log(spread["fixed"]) - math.log(spread["sqrt"])
+    boots = result.spread_bootstrap(n_boot=400)
+    se = float(np.std(boots[:, result.rules.index("fixed")] - boots[:, result.rules.index("sqrt")], ddof=1))
+    assert diff > 4 * se, (spread, diff, se)
+
+
+def test_regime_adaptation_recovers_distance(result):
+    # at a fixed sample budget the largest batch gets K B0/B updates and falls short; matching the number of
+    # updates gives it (under the sqrt rule) at least the distance of the smallest batch at the budget
+    ra = result.regime_adaptation()
+    i = result.rules.index("sqrt")
+    assert ra["fixed_epochs"][i, -1] < ra["matched_updates"][i, -1]
+    assert ra["fixed_epochs"][i, 0] == ra["matched_updates"][i, 0]
+
+
+def test_save_load_roundtrip(result, tmp_path):
+    result.save(tmp_path / "hoffer")
+    back = HofferResult.load(tmp_path / "hoffer")
+    assert back.rules == result.rules and back.config == result.config
+    np.testing.assert_array_equal(back.distances, result.distances)
+    with pytest.raises(ValueError, match="HofferResult"):
+        from sgd_sde.io import save_arrays
+
+        save_arrays(tmp_path / "other", {"x": np.zeros(1)}, {"kind": "x"})
+        HofferResult.load(tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(alpha=2.5), "alpha"),
+        (dict(batch_sizes=(64,)), "batch_sizes"),
+        (dict(batch_sizes=(64, 32)), "batch_sizes"),
+        (dict(rules=("cubic",)), "rules"),
+        (dict(lr0=-1.0), "lr0"),
+        (dict(n_particles=0), "n_particles"),
+    ],
+)
+def test_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        hoffer_experiment(jax.random.key(0), **{"quick": True, **kwargs})

@@ -1,0 +1,197 @@
+"""Scale-out: particles sharded over devices (bit-identical), and vmapped (lr, B) sweeps.
+
+Several CPU devices exist only if ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` is set
+before jax is imported, so the multi-device checks run in a fresh interpreter.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sgd_sde import simulate
+from sgd_sde.dynamics import SGD, EulerMaruyama
+from sgd_sde.landscapes import LinearRegression, Quadratic
+from sgd_sde.noise import Dense, ExactMinibatch, Isotropic
+from sgd_sde.sharding import particle_sharding, sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+A = np.diag([1.0, 10.0])
+C = np.array([[1.0, 0.5], [0.5, 2.0]])
+
+_MULTI_DEVICE = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    assert len(jax.devices()) == 4, jax.devices()
+    from sgd_sde import simulate
+    from sgd_sde.dynamics import SGD, EulerMaruyama
+    from sgd_sde.landscapes import LinearRegression, Quadratic
+    from sgd_sde.noise import Dense, ExactMinibatch, FisherShaped
+    from sgd_sde.sharding import sweep
+
+    def same(a, b):
+        np.testing.assert_array_equal(a.theta, b.theta)
+        np.testing.assert_array_equal(a.diverged, b.diverged)
+        np.testing.assert_array_equal(a.divergence_step, b.divergence_step)
+        for k in a.saved:
+            np.testing.assert_array_equal(a.saved[k], b.saved[k])
+
+    A = np.diag([1.0, 10.0]); C = np.array([[1.0, 0.5], [0.5, 2.0]])
+    kw = dict(noise=Dense(C), n_steps=120, n_particles=64, save_every=25, observables=("loss", "theta"))
+    ref = simulate(jax.random.key(1), Quadratic(A), SGD(0.05, 2, momentum=0.5), jnp.ones(2), **kw)
+    for sh in (dict(devices=4), dict(devices=jax.devices()[:2]), dict(mesh=jax.make_mesh((2, 2), ("x", "y")))):
+        out = simulate(jax.random.key(1), Quadratic(A), SGD(0.05, 2, momentum=0.5), jnp.ones(2), chunk_size=40, **sh, **kw)
+        same(ref, out)
+        assert len(out.metadata["devices"]) == (2 if sh.get("devices") is not None and sh["devices"] != 4 else 4)
+
+    # divergence flags are per particle, also across shards (lr beyond 2/10 diverges)
+    bad = dict(noise=Dense(C), n_steps=300, n_particles=64, observables=("loss",))
+    same(simulate(jax.random.key(0), Quadratic(A), SGD(0.21, 1), jnp.ones(2), **bad),
+         simulate(jax.random.key(0), Quadratic(A), SGD(0.21, 1), jnp.ones(2), devices=4, **bad))
+
+    rng = np.random.default_rng(0)
+    land = LinearRegression(rng.normal(size=(64, 5)), rng.normal(size=64))
+    for noise, dyn in ((ExactMinibatch(), SGD(0.05, 8)), (FisherShaped(), EulerMaruyama(0.05, 8, substeps=2))):
+        kw = dict(noise=noise, n_steps=60, n_particles=32, observables=("loss",))
+        same(simulate(jax.random.key(3), land, dyn, jnp.zeros(5), **kw),
+             simulate(jax.random.key(3), land, dyn, jnp.zeros(5), devices=4, **kw))
+
+    # a sweep sharded over devices equals the unsharded sweep
+    kw = dict(lrs=[0.02, 0.05], batch_sizes=[1, 4], noise=Dense(C), n_steps=50, n_particles=16, observables=("loss",))
+    a = sweep(jax.random.key(2), Quadratic(A), SGD(0.1, 1), jnp.ones(2), **kw)
+    b = sweep(jax.random.key(2), Quadratic(A), SGD(0.1, 1), jnp.ones(2), devices=4, **kw)
+    for g in a:
+        same(a[g], b[g])
+
+    try:
+        simulate(jax.random.key(0), Quadratic(A), SGD(0.1, 1), jnp.ones(2), n_steps=2, n_particles=6, devices=4)
+    except ValueError as e:
+        assert "n_particles = 6 must be a multiple" in str(e), e
+    else:
+        raise AssertionError("expected ValueError")
+    print("OK")
+    """
+)
+
+
+def test_sharded_runs_are_bit_identical_to_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    res = subprocess.run([sys.executable, "-c", _MULTI_DEVICE], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+
+
+def test_single_device_sharding_is_a_no_op():
+    kw = dict(noise=Dense(C), n_steps=40, n_particles=8, observables=("loss",))
+    a = simulate(jax.random.key(4), Quadratic(A), SGD(0.05, 1), jnp.ones(2), **kw)
+    b = simulate(jax.random.key(4), Quadratic(A), SGD(0.05, 1), jnp.ones(2), devices=jax.devices()[:1], **kw)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.saved["loss"], b.saved["loss"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (dict(), ValueError, "exactly one of devices= and mesh="),
+        (dict(devices=1, mesh=object()), ValueError, "exactly one of devices= and mesh="),
+        (dict(devices=[]), ValueError, "devices must be non-empty"),
+        (dict(devices=10_000), ValueError, "devices=10000 but only"),
+        (dict(devices=0), ValueError, "devices must be"),
+        (dict(devices=["cpu"]), TypeError, "jax.Device"),
+        (dict(devices="cpu"), TypeError, "devices must be a sequence"),
+        (dict(mesh="mesh"), TypeError, "mesh must be a jax.sharding.Mesh"),
+    ],
+)
+def test_particle_sharding_validates_eagerly(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        particle_sharding(**kwargs)
+
+
+def test_repeated_devices_are_rejected():
+    dev = jax.devices()[0]
+    with pytest.raises(ValueError, match="distinct"):
+        particle_sharding(devices=[dev, dev])
+
+
+def test_sweep_matches_separate_runs_with_common_random_numbers():
+    q = Quadratic(A)
+    kw = dict(noise=Dense(C), n_steps=200, n_particles=32, save_every=50, observables=("loss", "theta"))
+    lrs, bss = [0.01, 0.05], [1, 8]
+    runs = sweep(jax.random.key(7), q, SGD(0.1, 1, momentum=0.5), jnp.ones(2), lrs=lrs, batch_sizes=bss, **kw)
+    assert list(runs) == [(0.01, 1), (0.01, 8), (0.05, 1), (0.05, 8)]
+    for (lr, b), t in runs.items():
+        ref = simulate(jax.random.key(7), q, SGD(lr, b, momentum=0.5), jnp.ones(2), **kw)
+        # batched mat-vecs may round differently from unbatched ones: float32 rounding, not noise
+        np.testing.assert_allclose(t.theta, ref.theta, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(t.saved["loss"], ref.saved["loss"], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(t.times, ref.times)
+        assert t.metadata["dynamics"]["lr"] == lr and t.metadata["dynamics"]["batch_size"] == b
+        assert t.theta.dtype == np.float32
+
+
+def test_sweep_groups_exact_minibatch_by_batch_size():
+    rng = np.random.default_rng(1)
+    land = LinearRegression(rng.normal(size=(40, 3)), rng.normal(size=40))
+    kw = dict(noise=ExactMinibatch(), n_steps=30, n_particles=8, observables=("loss",))
+    runs = sweep(jax.random.key(0), land, SGD(0.1, 2), jnp.zeros(3), lrs=[0.05, 0.1], batch_sizes=[2, 5], **kw)
+    assert list(runs) == [(0.05, 2), (0.05, 5), (0.1, 2), (0.1, 5)]
+    ref = simulate(jax.random.key(0), land, SGD(0.1, 5), jnp.zeros(3), **kw)
+    np.testing.assert_allclose(runs[(0.1, 5)].theta, ref.theta, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size must be <= N = 40"):
+        sweep(jax.random.key(0), land, SGD(0.1, 2), jnp.zeros(3), lrs=[0.1], batch_sizes=[41], **kw)
+
+
+def test_sweep_compiles_once_per_grid_shape():
+    traces = []
+
+    def counted(landscape, theta, theta0):
+        traces.append(1)  # runs only while tracing
+        return jnp.sum(theta)
+
+    kw = dict(noise=Isotropic(1.0), n_steps=20, n_particles=4, observables={"s": counted})
+    sweep(jax.random.key(0), Quadratic(A), SGD(0.1, 1), jnp.ones(2), lrs=[0.01, 0.02], batch_sizes=[1, 2], **kw)
+    n = len(traces)
+    sweep(jax.random.key(1), Quadratic(A), SGD(0.1, 1), jnp.ones(2), lrs=[0.03, 0.04], batch_sizes=[3, 4], **kw)
+    assert len(traces) == n  # new values, same grid shape: no retrace
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (dict(lrs=[]), ValueError, "lrs must hold"),
+        (dict(lrs=[0.1, -1.0]), ValueError, "lrs must be > 0"),
+        (dict(lrs=[0.1], batch_sizes=[0]), ValueError, "batch_sizes must be"),
+        (dict(lrs=[0.1], batch_sizes=[1.5]), TypeError, "batch_sizes must be an integer"),
+    ],
+)
+def test_sweep_validates_eagerly(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        sweep(jax.random.key(0), Quadratic(A), SGD(0.1, 1), jnp.ones(2), n_steps=5, **kwargs)
+
+
+def test_sweep_rejects_non_dynamics():
+    with pytest.raises(TypeError, match="dynamics must be an AbstractDynamics"):
+        sweep(jax.random.key(0), Quadratic(A), "sgd", jnp.ones(2), lrs=[0.1], n_steps=5)
+
+
+def test_sweep_works_for_sde_dynamics():
+    runs = sweep(jax.random.key(0), Quadratic(A), EulerMaruyama(0.1, 1, substeps=2), jnp.ones(2), lrs=[0.01, 0.02],
+                 noise=Dense(C), n_steps=10, n_particles=4)
+    assert [t.times[-1] for t in runs.values()] == pytest.approx([0.1, 0.2])
+    assert eqx.tree_equal(list(runs), [(0.01, 1), (0.02, 1)])
+
+
+def test_sharding_docstring_examples_run():
+    import doctest
+    import importlib
+
+    module = importlib.import_module("sgd_sde.sharding")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 5

@@ -1,0 +1,102 @@
+"""Wu, Ma & E 2018 mean-square stability, and Zhu et al. 2019's OU escape indicator, by simulation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sgd_sde import simulate
+from sgd_sde.dynamics import SGD, EulerMaruyama
+from sgd_sde.landscapes import LinearRegression, Quadratic
+from sgd_sde.noise import Dense, ExactMinibatch
+from sgd_sde.stability import (
+    exact_factor_1d,
+    matched_trace_covariances,
+    second_moment_growth,
+    stability_map,
+    threshold_bracket,
+)
+
+H = np.array([0.5, 1, 1, 1.5, 2, 2, 3, 4, 6, 9])
+WME = LinearRegression(np.sqrt(H)[:, None], np.zeros(10))  # ℓ_i = h_i x²/2, all zero at x* = 0
+
+
+def test_exact_factor_matches_anchor_and_theory():
+    assert exact_factor_1d(0.1, H, 2) == pytest.approx(0.51867, abs=5e-6)
+    assert exact_factor_1d(0.55, H, 2) == pytest.approx(1.290, abs=5e-4)
+    theory = pytest.importorskip("sgd_sde.theory")
+    for lr in (0.1, 0.3, 0.55):
+        for b in (1, 2, 5):
+            assert exact_factor_1d(lr, H, b) == pytest.approx(theory.mean_square_factor(lr, H, b), rel=1e-12)
+
+
+def test_gd_converges_but_sgd_second_moment_grows_at_lr_055():
+    """η = 0.55 < 2/a = 0.667: GD contracts by (1 − 0.55·3)² = 0.4225 per step, but the SGD factor
+    is 1.2897. Over T = 3 steps E x² = 1.2897³ = 2.145; the relative variance of the sample mean of
+    x_3² is (E f²/F²)³/P ≈ 3.50³/10⁵ (exact enumeration over the 45 batches), i.e. SE ≈ 2.1%.
+    We require the simulated m_3 within 4 SE, and the CI on the factor entirely above 1.
+    """
+    P, T = 100_000, 3
+    sgd = second_moment_growth(jax.random.key(0), WME, SGD(lr=0.55, batch_size=2), np.zeros(1),
+                               noise=ExactMinibatch(replace=False), n_steps=T, n_particles=P)
+    exact = exact_factor_1d(0.55, H, 2)
+    rel_se = np.sqrt(3.50**T / P)
+    assert abs(sgd.moments[-1] / exact**T - 1) < 4 * rel_se
+    assert sgd.ci[0] > 1.0
+    # ... while a typical path still converges: E log (1 − ηĥ)² = −1.42 < 0 (mean square ≠ almost sure)
+    assert sgd.lyapunov < -1.0
+    gd = second_moment_growth(jax.random.key(0), WME, SGD(lr=0.55, batch_size=2), np.zeros(1), noise=None,
+                              n_steps=T, n_particles=16)
+    assert gd.factor == pytest.approx(0.4225, rel=1e-4)
+
+
+def test_simulated_threshold_brackets_0_50562():
+    """One step, 10⁵ particles: the factor's relative SE is sqrt((3.57 − 1)/10⁵) = 0.5%, and
+    F(0.50) = 0.967, F(0.51) = 1.027 are ≥ 5 SE from 1, so the bracket is [0.50, 0.51] ∋ 0.50562
+    (GD's threshold 2/a = 0.667 is far outside it)."""
+    lrs = [0.48, 0.49, 0.50, 0.51, 0.52]
+    grid = stability_map(jax.random.key(1), WME, SGD(lr=0.1, batch_size=2), np.zeros(1),
+                         noise=ExactMinibatch(replace=False), lrs=lrs, batch_sizes=[2], n_steps=1,
+                         n_particles=100_000)
+    lo, hi = threshold_bracket(grid["lrs"], grid["lo"][0], grid["hi"][0])
+    assert (lo, hi) == (0.50, 0.51)
+    assert lo < 0.50562 < hi < 2 / 3
+    for j, lr in enumerate(lrs):
+        f, se = grid["factor"][0, j], (grid["hi"][0, j] - grid["lo"][0, j]) / (2 * 1.96)
+        assert abs(f - exact_factor_1d(lr, H, 2)) < 4 * se
+
+
+def test_zhu_ou_expected_loss_matches_exact_within_3_percent():
+    """Zhu et al. 2019: D = 10, H = diag(100, 1, …, 1), tr Σ = 1, start at the minimum.
+
+    dθ = −Hθ dt + Σ^{1/2} dW is simulated as the SGD SDE with lr = dt = 10⁻⁴, B = 1 and per-example
+    covariance Σ/dt (so (lr/B)·C = Σ). Exact: E L_t = ¼ Σ_i Σ_ii (1 − e^{−2λ_i t}). At t = 0.02 the
+    sharp direction dominates (Σ∝H: 0.2299 of 0.2307), so L ≈ χ²₁-distributed: relative SE ≈ √2/√P
+    = 0.9% for P = 25 000; the Euler bias is λ·dt/2 = 0.5%. 3% ≥ 2.5 SE beyond the bias.
+    """
+    Hm = np.diag([100.0] + [1.0] * 9)
+    covs = matched_trace_covariances(Hm, 1.0)
+    assert {k: round(float(np.sum(Hm * S)), 2) for k, S in covs.items()} == {
+        "hessian": 91.83, "top_eigenvector": 100.0, "isotropic": 10.9}
+    dt, n_steps, P = 1e-4, 200, 25_000
+    lam = np.diag(Hm)
+    for name in ("hessian", "top_eigenvector"):
+        S = covs[name]
+        traj = simulate(jax.random.key(19), Quadratic(Hm), EulerMaruyama(lr=dt, batch_size=1), jnp.zeros(10),
+                        noise=Dense(S / dt), n_steps=n_steps, n_particles=P, save_at=[50, 100, 200],
+                        observables=("loss",), progress=False)
+        t = traj.times[1:]
+        exact = 0.25 * np.sum(np.diag(S)[None] * -np.expm1(-2 * lam[None] * t[:, None]), axis=1)
+        sim = traj.saved["loss"][1:].mean(axis=1)
+        assert np.all(np.abs(sim / exact - 1) < 0.03), (name, sim, exact)
+    # the initial slope is ½ tr(HΣ): anisotropic noise aligned with H escapes 8.4x faster
+    assert np.sum(Hm * covs["hessian"]) / np.sum(Hm * covs["isotropic"]) == pytest.approx(8.42, abs=0.01)
+
+
+def test_mean_square_bad_input():
+    with pytest.raises(ValueError, match="minimum"):
+        second_moment_growth(0, WME, SGD(0.1, 2), np.ones(1), noise=ExactMinibatch(), n_steps=1, n_particles=8)
+    with pytest.raises(ValueError, match="n_steps"):
+        second_moment_growth(0, WME, SGD(0.1, 2), np.zeros(1), noise=ExactMinibatch(), n_steps=0, n_particles=8)
+    with pytest.raises(ValueError, match="batch_size"):
+        second_moment_growth(0, WME, SGD(0.1, 20), np.zeros(1), noise=ExactMinibatch(), n_steps=1, n_particles=8)
