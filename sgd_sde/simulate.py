@@ -28,20 +28,26 @@ from .dynamics import AbstractDynamics
 from .landscapes.base import AbstractLandscape
 from .noise import AbstractNoise, NoNoise
 from .schedules import Schedule, evaluate
+from ._keys import check_key
 from .trajectory import Trajectory
 
-__all__ = ["simulate", "save_points"]
+__all__ = ["simulate", "save_points", "check_key", "check_components"]
 
 
-def _check_key(key) -> jax.Array:
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"key must be a single PRNG key, got shape {key.shape}")
-        return key
-    arr = np.asarray(key) if not isinstance(key, jax.core.Tracer) else None
-    if arr is None or arr.dtype != np.uint32 or arr.shape != (2,):
-        raise TypeError("key must be a jax.random.key(...) or jax.random.PRNGKey(...) value")
-    return jax.random.wrap_key_data(jnp.asarray(arr))
+def check_components(landscape, dynamics, noise) -> AbstractNoise:
+    """Type checks shared by every driver; returns ``noise`` (``NoNoise()`` for ``None``).
+
+    Raises:
+        TypeError: naming the argument of the wrong type.
+    """
+    if not isinstance(landscape, AbstractLandscape):
+        raise TypeError(f"landscape must be an AbstractLandscape, got {type(landscape).__name__}")
+    if not isinstance(dynamics, AbstractDynamics):
+        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
+    noise = NoNoise() if noise is None else noise
+    if not isinstance(noise, AbstractNoise):
+        raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
+    return noise
 
 
 def save_points(n_steps: int, save_every: int | None = None, save_at=None) -> np.ndarray:
@@ -204,6 +210,8 @@ def _describe(module) -> dict[str, Any]:
         v = getattr(module, f.name, None)
         if isinstance(v, (bool, int, float, str)) or v is None:
             fields[f.name] = v
+        elif isinstance(v, (jax.Array, np.ndarray, np.generic)) and np.ndim(v) == 0:
+            fields[f.name] = np.asarray(v).item()
     return {"type": type(module).__name__, **fields, "citation": getattr(module, "citation", "")}
 
 
@@ -303,14 +311,8 @@ def _drive(
 
     Returns one :class:`Trajectory` per grid point (one in all without a grid).
     """
-    key = _check_key(key)
-    if not isinstance(landscape, AbstractLandscape):
-        raise TypeError(f"landscape must be an AbstractLandscape, got {type(landscape).__name__}")
-    if not isinstance(dynamics, AbstractDynamics):
-        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
-    noise = NoNoise() if noise is None else noise
-    if not isinstance(noise, AbstractNoise):
-        raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
+    key = check_key(key)
+    noise = check_components(landscape, dynamics, noise)
     n_steps = V.positive_int("n_steps", n_steps)
     theta = _validate_theta0(theta0, landscape, n_particles)
     bound = V.positive("divergence_bound", divergence_bound)
@@ -387,14 +389,18 @@ def _drive(
 
         bar = tqdm(total=n_steps, unit="step", desc=f"simulate[{type(dynamics).__name__}]")
     chunks: list[dict[str, np.ndarray]] = []
+    # A static trip count only when every real interval has the same length (else uneven save_at
+    # would compile once per group); padded groups stay dynamic so padding runs no steps.
+    real = points[1:] - points[:-1]
+    uniform = int(real[0]) if np.all(real == real[0]) else None
+    # the learning rate travels as an array leaf, so a new lr does not recompile
+    run_dynamics = dynamics if grid is not None else eqx.tree_at(lambda m: m.lr, dynamics, jnp.asarray(dynamics.lr, theta.dtype))
     try:
         for gi in range(n_groups):
             sl = slice(gi * per_group, (gi + 1) * per_group)
-            lens = ends[sl] - starts[sl]
-            cfg = dataclasses.replace(
-                config, length=int(lens[0]) if np.all(lens == lens[0]) else None, record_initial=gi == 0
-            )
-            args = (landscape, dynamics, noise, cfg, key, carry, theta_dp, jnp.asarray(starts[sl]), jnp.asarray(ends[sl]))
+            padded = (gi + 1) * per_group > len(real)
+            cfg = dataclasses.replace(config, length=None if padded else uniform, record_initial=gi == 0)
+            args = (landscape, run_dynamics, noise, cfg, key, carry, theta_dp, jnp.asarray(starts[sl]), jnp.asarray(ends[sl]))
             carry, rec = _run_chunk(*args) if grid is None else _run_grid_chunk(*args, *grid_args)
             chunks.append(jax.tree_util.tree_map(_to_host, rec))
             if bar is not None:
@@ -462,3 +468,6 @@ def _leaf_shardings(tree, sharding):
     return jax.tree_util.tree_map(
         lambda x: NamedSharding(sharding.mesh, PartitionSpec(*([None] * (x.ndim - 1)), axes)), tree
     )
+
+
+_check_key = check_key  # backwards-compatible private alias

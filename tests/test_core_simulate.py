@@ -217,3 +217,23 @@ def test_core_is_clean_under_strict_dtype_promotion():
             t = simulate(jax.random.key(0), lr_land, dyn, np.zeros(3, np.float32), noise=noise, n_steps=5, n_particles=3,
                          observables=("loss", "distance_from_init", "grad_norm"))
             assert t.theta.dtype == np.float32
+
+
+def test_new_learning_rate_or_uneven_saves_do_not_recompile_per_chunk():
+    traces = []
+
+    def counted(landscape, theta, theta0):
+        traces.append(1)
+        return jnp.sum(theta)
+
+    q, noise, obs = Quadratic(A), Dense(C), {"s": counted}
+    simulate(jax.random.key(0), q, SGD(0.01, 1), jnp.ones(2), noise=noise, n_steps=20, n_particles=4, observables=obs)
+    n = len(traces)
+    t = simulate(jax.random.key(0), q, SGD(0.02, 1), jnp.ones(2), noise=noise, n_steps=20, n_particles=4, observables=obs)
+    assert len(traces) == n  # the learning rate is data, not a compile-time constant
+    assert t.metadata["dynamics"]["lr"] == pytest.approx(0.02)
+    # log-spaced saves in many chunks: at most a first, a middle and a padded last compilation
+    traces.clear()
+    simulate(jax.random.key(0), q, SGD(0.01, 1), jnp.ones(2), noise=noise, n_steps=4096, n_particles=4,
+             save_at=np.unique(np.geomspace(1, 4096, 40).astype(int)), chunk_size=64, observables=obs)
+    assert 1 <= len(traces) <= 3 * 2  # each compilation traces the observable at most twice

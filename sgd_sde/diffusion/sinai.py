@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._keys import check_key as _check_key
+
 from .. import _validate as V
 
 __all__ = ["sinai_walk", "sinai_environment", "default_save_steps"]
@@ -80,15 +82,6 @@ def default_save_steps(n_steps: int, per_octave: int = 4) -> np.ndarray:
     k = V.positive_int("per_octave", per_octave)
     pts = np.round(np.exp2(np.arange(0, k * math.log2(n) + 1) / k)).astype(np.int64)
     return np.unique(np.concatenate([[0], pts[pts <= n], [n]]))
-
-
-def _check_key(key):
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    arr = np.asarray(key)
-    if arr.dtype == np.uint32 and arr.shape == (2,):
-        return jax.random.wrap_key_data(jnp.asarray(arr))
-    raise TypeError("key must be a jax.random.key(...) or jax.random.PRNGKey(...) value")
 
 
 def sinai_environment(key, n_walkers: int, sites) -> np.ndarray:

@@ -58,6 +58,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._keys import check_key as _check_key
 from jaxtyping import Array, Float
 
 from .. import _validate as V
@@ -76,15 +78,6 @@ def _alpha(alpha) -> float:
     if not 0.0 < a <= 2.0:
         raise ValueError(f"alpha must lie in (0, 2], got alpha={a}")
     return a
-
-
-def _check_key(key):
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    arr = np.asarray(key)
-    if arr.dtype == np.uint32 and arr.shape == (2,):
-        return jax.random.wrap_key_data(jnp.asarray(arr))
-    raise TypeError("key must be a jax.random.key(...) or jax.random.PRNGKey(...) value")
 
 
 def fgn_circulant_eigenvalues(alpha: float, n: int) -> np.ndarray:

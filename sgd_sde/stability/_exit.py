@@ -19,9 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ..dynamics import AbstractDynamics
-from ..landscapes.base import AbstractLandscape
-from ..noise import AbstractNoise, NoNoise
+from ..noise import AbstractNoise
 
 __all__ = ["first_exit_steps", "check_key", "check_common"]
 
@@ -30,21 +28,16 @@ def check_key(key) -> jax.Array:
     """A typed PRNG key from ``key`` (typed key, legacy ``uint32[2]`` key, or an ``int`` seed)."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return jax.random.key(int(key))
-    from ..simulate import _check_key
+    from .._keys import check_key
 
-    return _check_key(key)
+    return check_key(key)
 
 
 def check_common(landscape, dynamics, noise) -> AbstractNoise:
     """Type checks shared by every estimator; returns ``noise`` bound to ``landscape``."""
-    if not isinstance(landscape, AbstractLandscape):
-        raise TypeError(f"landscape must be an AbstractLandscape, got {type(landscape).__name__}")
-    if not isinstance(dynamics, AbstractDynamics):
-        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
-    noise = NoNoise() if noise is None else noise
-    if not isinstance(noise, AbstractNoise):
-        raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
-    noise = noise.bind(landscape)
+    from ..simulate import check_components
+
+    noise = check_components(landscape, dynamics, noise).bind(landscape)
     noise.check_batch_size(landscape, int(dynamics.batch_size))
     return noise
 
