@@ -469,5 +469,3 @@ def _leaf_shardings(tree, sharding):
         lambda x: NamedSharding(sharding.mesh, PartitionSpec(*([None] * (x.ndim - 1)), axes)), tree
     )
 
-
-_check_key = check_key  # backwards-compatible private alias
