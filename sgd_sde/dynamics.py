@@ -47,7 +47,7 @@ _THERMAL = 0x7FFF  # fold-in tag of the thermal (Langevin) noise stream
 # --------------------------------------------------------------------------- shared kernels
 def drift(landscape, theta):
     """``∇L`` for every particle: ``theta`` ``(d, P)`` → ``(d, P)``."""
-    return jax.vmap(landscape.grad, in_axes=1, out_axes=1)(theta)
+    return landscape.ensemble_grad(theta)
 
 
 def stochastic_gradient(landscape, noise: AbstractNoise, theta, sample, batch_size):

@@ -29,6 +29,24 @@ def test_quadratic_closed_forms_match_autodiff(rng):
     assert float(q.loss(q.minimum())) == 0.0
 
 
+def test_ensemble_grad_is_the_gradient_of_every_column(rng):
+    # Quadratic overrides ensemble_grad with H Θ − Hθ* (a fast matmul layout); it must equal the
+    # per-particle gradient H(θ − θ*) column by column. float64: agreement to rounding (1e-12).
+    a = rng.normal(size=(5, 5))
+    h, m = a @ a.T, rng.normal(size=5)
+    theta = rng.normal(size=(5, 7))
+    with jax.enable_x64(True):
+        q = Quadratic(h, m)
+        got = np.asarray(q.ensemble_grad(jnp.asarray(theta)))
+        per = np.asarray(jax.vmap(q.grad, in_axes=1, out_axes=1)(jnp.asarray(theta)))
+    np.testing.assert_allclose(got, h @ (theta - m[:, None]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(per, got, rtol=1e-12, atol=1e-12)
+    # the default (vmap of grad) on a landscape without an override
+    dw = DoubleWell()
+    th = jnp.asarray(rng.normal(size=(1, 6)), jnp.float32)
+    np.testing.assert_allclose(dw.ensemble_grad(th), jax.vmap(jax.grad(dw.loss), in_axes=1, out_axes=1)(th), rtol=1e-5)
+
+
 def test_linear_regression_finite_sum_kernels(rng):
     X = rng.normal(size=(30, 3))
     y = rng.normal(size=30)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import _validate as V
 
-__all__ = ["Fit", "log_growth_exponent", "log_growth_slope"]
+__all__ = ["Fit", "first_passage_exponent", "log_growth_exponent", "log_growth_slope"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +145,9 @@ def _fit_beta(logt, m, method, bounds):
     sse = [_profile_sse(bb, logt, m)[0] for bb in grid]
     i = int(np.argmin(sse))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    res = minimize_scalar(lambda bb: _profile_sse(bb, logt, m)[0], bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-6})
+    with np.errstate(invalid="ignore"):  # an infinite SSE (non-monotone line) at a bracket end is allowed
+        res = minimize_scalar(lambda bb: _profile_sse(bb, logt, m)[0], bounds=(lo, hi), method="bounded",
+                              options={"xatol": 1e-6})
     beta = float(res.x)
     s, a, b = _profile_sse(beta, logt, m)
     r2 = 1.0 - s / sst if sst > 0 else 1.0
@@ -276,3 +277,76 @@ def log_growth_slope(steps, distances, *, beta: float = 1.0, moment: str = "mean
         ci, se = (math.nan, math.nan), math.nan
     return Fit("slope", slope, ci, se, conf, r2, (int(t[0]), int(t[-1])), len(t), d.shape[1],
                {"slope": slope, "c": c, "beta": b}, "linearised")
+
+
+def first_passage_exponent(distances, log_times, *, window=None, n_boot: int = 400, confidence: float = 0.95,
+                           seed: int = 0, beta_bounds=(0.05, 20.0)) -> Fit:
+    r"""Fit ``L = a (log t(L) − c)^β`` to first-passage data, with a bootstrap CI over environments.
+
+    ``log t(L)`` is the environment average of ``log τ(L)``, the log mean time to first reach
+    distance ``L`` (typical, not annealed: ``E_env τ`` is dominated by rare deep traps). This is
+    the first-passage form of Bouchaud & Georges' ``distance ~ (log t)^{2/α}``: the distance
+    reached by time ``t`` is the ``L`` with ``τ(L) = t``. The same profiled three-parameter model
+    as :func:`log_growth_exponent` is used, so ``c`` absorbs the microscopic time scale.
+
+    Args:
+        distances: ``(S,)`` increasing positive distances ``L``.
+        log_times: ``(S, E)`` values of ``log τ(L)`` for ``E ≥ 2`` environments (e.g. from
+            :func:`~sgd_sde.diffusion.first_passage_experiment`).
+        window: ``(L_min, L_max)`` (inclusive); default ``(L_max^{1/5}, L_max)``, which drops the
+            lattice scale.
+        n_boot: bootstrap replicates (resampling environments).
+        confidence: level of the percentile interval, in ``(0, 1)``.
+        seed: bootstrap seed.
+        beta_bounds: search range of ``β``.
+
+    Returns:
+        A :class:`Fit` with ``quantity="beta"``, ``method="first-passage"``; ``t_range`` holds the
+        distance range used (rounded to integers), ``n_walkers`` the number of environments.
+
+    Raises:
+        ValueError: shapes disagree, non-positive or non-increasing ``distances``, fewer than 2
+            environments, a window with fewer than 3 points, or an invalid ``n_boot``/``confidence``.
+
+    Examples:
+        >>> import numpy as np
+        >>> L = np.geomspace(10, 1e4, 20)
+        >>> lt = 3.0 + (L / 2.0) ** 0.5  # L = 2 (log t − 3)^2
+        >>> fit = first_passage_exponent(L, np.stack([lt, lt + 0.01], axis=1))
+        >>> round(fit.estimate, 3)
+        2.0
+
+    References:
+        Bouchaud & Georges 1990, "Anomalous diffusion in disordered media: statistical mechanisms,
+        models and physical applications"; Hoffer, Hubara & Soudry 2017, "Train longer, generalize
+        better".
+    """
+    L = V.finite_array("distances", distances, ndim=1).astype(np.float64)
+    lt = V.finite_array("log_times", log_times, ndim=2).astype(np.float64)
+    if lt.shape[0] != L.shape[0]:
+        raise ValueError(f"log_times must have shape (len(distances), E) = ({L.shape[0]}, E), got {lt.shape}")
+    if lt.shape[1] < 2:
+        raise ValueError(f"log_times needs at least 2 environments (columns), got {lt.shape[1]}")
+    if np.any(L <= 0) or np.any(np.diff(L) <= 0):
+        raise ValueError("distances must be positive and strictly increasing")
+    b = V.positive_int("n_boot", n_boot)
+    conf = V.in_open_interval("confidence", confidence, 0.0, 1.0)
+    lo_b, hi_b = (V.positive("beta_bounds", beta_bounds[0]), V.positive("beta_bounds", beta_bounds[1]))
+    if not lo_b < hi_b:
+        raise ValueError(f"beta_bounds must be (low, high) with 0 < low < high, got {beta_bounds!r}")
+    if window is None:
+        lo, hi = float(L[-1]) ** 0.2, float(L[-1])
+    else:
+        if len(window) != 2:
+            raise ValueError(f"window must be (L_min, L_max), got {window!r}")
+        lo = -math.inf if window[0] is None else V.as_float("window", window[0])
+        hi = math.inf if window[1] is None else V.as_float("window", window[1])
+    keep = (L >= lo) & (L <= hi)
+    if keep.sum() < 3:
+        raise ValueError(f"window=({lo:g}, {hi:g}) selects {int(keep.sum())} distances; a fit needs at least 3")
+    L, lt = L[keep], lt[keep]
+    beta, params, r2 = _fit_beta(lt.mean(axis=1), L, "profile", (lo_b, hi_b))
+    boots = np.array([_fit_beta(m, L, "profile", (lo_b, hi_b))[0] for m in _bootstrap_means(lt, b, seed)])
+    ci, se = _interval(beta, boots, conf)
+    return Fit("beta", beta, ci, se, conf, r2, (int(round(L[0])), int(round(L[-1]))), len(L), lt.shape[1], params,
+               "first-passage")

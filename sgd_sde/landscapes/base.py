@@ -51,6 +51,16 @@ class AbstractLandscape(eqx.Module):
         """``∇L(θ)``."""
         return jax.grad(self.loss)(theta)
 
+    def ensemble_grad(self, theta: Float[Array, "d P"]) -> Float[Array, "d P"]:
+        """``∇L`` of every column of ``theta`` (``(d, P)``, the ensemble layout of the dynamics).
+
+        The default batches :meth:`grad` with ``jax.vmap``. Linear-algebra landscapes override it
+        with one explicit matmul on the ``(d, P)`` block: how ``vmap`` lays out a batched
+        matrix-vector product (and whether an elementwise op sits on a matmul operand) decides
+        whether XLA:CPU runs the matmul multi-threaded (benchmarks/RESULTS.md).
+        """
+        return jax.vmap(self.grad, in_axes=1, out_axes=1)(theta)
+
     def hvp(self, theta: Float[Array, " d"], v: Float[Array, " d"]) -> Float[Array, " d"]:
         """Hessian-vector product ``∇²L(θ) v`` (forward-over-reverse)."""
         return jax.jvp(self.grad, (theta,), (v,))[1]

@@ -38,6 +38,7 @@ class Quadratic(AbstractLandscape):
 
     hessian_matrix: Float[Array, "d d"]
     theta_star: Float[Array, " d"]
+    grad_offset: Float[Array, " d"]  # H θ*, so that ∇L = Hθ − Hθ* (see grad)
     citation: ClassVar[str] = (
         "Mandt, Hoffman & Blei 2017, Stochastic Gradient Descent as Approximate Bayesian Inference"
     )
@@ -53,6 +54,7 @@ class Quadratic(AbstractLandscape):
                 raise ValueError(f"minimum must have shape ({d},) to match hessian, got {m.shape}")
         self.hessian_matrix = jnp.asarray(h)
         self.theta_star = jnp.asarray(m, dtype=self.hessian_matrix.dtype)
+        self.grad_offset = jnp.asarray(np.asarray(h, np.float64) @ np.asarray(m, np.float64), self.hessian_matrix.dtype)
 
     @property
     def dim(self) -> int:
@@ -63,7 +65,14 @@ class Quadratic(AbstractLandscape):
         return 0.5 * r @ (self.hessian_matrix.astype(theta.dtype) @ r)
 
     def grad(self, theta):
-        return self.hessian_matrix.astype(theta.dtype) @ (theta - self.theta_star.astype(theta.dtype))
+        # Hθ − Hθ* rather than H(θ − θ*): on XLA:CPU an elementwise op feeding a matmul operand
+        # makes the (vmapped) matmul run single-threaded — 1.5x slower per step on 2 cores
+        # (benchmarks/RESULTS.md, "Why the library was slower than a hand-written scan").
+        return self.hessian_matrix.astype(theta.dtype) @ theta - self.grad_offset.astype(theta.dtype)
+
+    def ensemble_grad(self, theta):
+        h = self.hessian_matrix.astype(theta.dtype)
+        return h @ theta - self.grad_offset.astype(theta.dtype)[:, None]
 
     def hvp(self, theta, v):
         return self.hessian_matrix.astype(theta.dtype) @ v
