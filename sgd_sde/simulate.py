@@ -129,11 +129,15 @@ def _constrain(tree, sharding):
     return jax.tree_util.tree_map(pin, tree)
 
 
+# Steps per divergence block (see _chunk.block): the exact per-step freeze costs a full pass over
+# the state (~6% at d = 100, P = 1024 on CPU); it now runs only in blocks where a particle diverges.
+_BLOCK = 32
+
+
 def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, starts, ends):
     """Run save intervals ``[starts[i], ends[i])`` one after another; observables at each end."""
 
-    def one_step(t, c):
-        state, diverged, div_step = c
+    def advance(t, state):
         lr = dynamics.lr if config.lr_fn is None else jnp.asarray(config.lr_fn(t), state["theta"].dtype)
         bs = dynamics.batch_size if config.batch_fn is None else config.batch_fn(t)
         new = dynamics.step(landscape, noise, state, jax.random.fold_in(key, t), lr, bs)
@@ -141,11 +145,44 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         # one fused reduction: |x| <= b is False for NaN and (as b <= finfo.max) for ±inf, so this
         # equals isfinite(x) & (|x| <= bound) but costs one pass instead of three (benchmarks/).
         ok = jnp.all(jnp.abs(th) <= min(config.bound, float(jnp.finfo(th.dtype).max)), axis=0)
+        return new, ok
+
+    def one_step(t, c):
+        """The exact step: freeze particles the step they leave the bound, record that step."""
+        state, diverged, div_step = c
+        new, ok = advance(t, state)
         newly = ~diverged & ~ok
         div_step = jnp.where(newly, t, div_step)
         diverged = diverged | newly
         state = jax.tree_util.tree_map(lambda n, o: jnp.where(diverged, o, n), new, state)
         return state, diverged, div_step
+
+    def fast_step(t, c):
+        """``one_step`` without the per-step freeze (a full pass over the state): only notes
+        whether a live particle went out of bounds."""
+        state, diverged, bad = c
+        new, ok = advance(t, state)
+        return new, diverged, bad | (~diverged & ~ok)
+
+    def block(t0, c):
+        """``_BLOCK`` steps from ``t0``: fast, unless a live particle diverged inside the block,
+        in which case the block is re-run exactly from its start (same keys, so the same path).
+        Particles that had diverged before the block are restored from the block's start."""
+        state, diverged, div_step = c
+        fast, _, bad = jax.lax.fori_loop(0, _BLOCK, lambda i, cc: fast_step(t0 + i, cc), (state, diverged,
+                                                                                         jnp.zeros_like(diverged)))
+        return jax.lax.cond(
+            jnp.any(bad),
+            lambda: jax.lax.fori_loop(0, _BLOCK, lambda i, cc: one_step(t0 + i, cc), c),
+            lambda: (jax.tree_util.tree_map(lambda n, o: jnp.where(diverged, o, n), fast, state), diverged, div_step),
+        )
+
+    def run_steps(c, start, n):
+        """Steps ``start .. start + n − 1`` (``n`` static or traced): whole blocks, then the rest exactly."""
+        n_blocks = n // _BLOCK
+        c = jax.lax.fori_loop(0, n_blocks, lambda b, cc: block(start + b * _BLOCK, cc), c)
+        rest = start + n_blocks * _BLOCK
+        return jax.lax.fori_loop(0, n - n_blocks * _BLOCK, lambda i, cc: one_step(rest + i, cc), c)
 
     def observe(c):
         th = c[0]["theta"]
@@ -156,10 +193,7 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         return _constrain(rec, config.sharding)
 
     def interval(c, se):
-        if config.length is None:
-            c = jax.lax.fori_loop(se[0], se[1], one_step, c)
-        else:
-            c = jax.lax.fori_loop(0, config.length, lambda i, cc: one_step(se[0] + i, cc), c)
+        c = run_steps(c, se[0], se[1] - se[0] if config.length is None else config.length)
         c = _constrain(c, config.sharding)
         return c, observe(c)
 

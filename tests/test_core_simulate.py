@@ -133,6 +133,31 @@ def test_divergence_is_flagged_per_particle_with_its_step():
     assert not good.diverged.any() and np.all(good.divergence_step == -1)
 
 
+def test_divergence_steps_are_exact_across_blocks():
+    # Deterministic GD on lambda = 10 with lr = 0.21: theta_{k+1} = -1.1 theta_k. Particle i leaves the
+    # bound b = 1e3 at the first step t with 1.1^{t+1} |theta0_i| > b and is frozen at 1.1^t |theta0_i|.
+    # Starting points spread the divergence steps over ~150 steps, i.e. across many of simulate's
+    # divergence blocks (a block runs fast and is re-run exactly when a particle diverges inside it),
+    # with some particles diverging in the same block and others already frozen in earlier blocks.
+    from sgd_sde.simulate import _BLOCK
+
+    q = Quadratic(np.array([[10.0]]))
+    theta0 = np.geomspace(1e-4, 5e2, 40)[:, None] * np.where(np.arange(40) % 2, 1.0, -1.0)[:, None]
+    t = simulate(jax.random.key(0), q, SGD(0.21, 1), theta0, n_steps=300, divergence_bound=1e3,
+                 save_every=100, observables=("theta",))  # 100 = 3 blocks + 4 exact steps
+    a = np.abs(theta0[:, 0])
+    expected = np.ceil(np.log(1e3 / a) / np.log(1.1)).astype(int) - 1  # first t with 1.1^{t+1} a > 1e3
+    margin = np.abs(np.log(1e3 / a) / np.log(1.1) - np.round(np.log(1e3 / a) / np.log(1.1)))
+    assert margin.min() > 1e-3  # no particle sits on the boundary (float32 rounding cannot flip a step)
+    assert t.diverged.all() and np.ptp(t.divergence_step) > 4 * _BLOCK
+    np.testing.assert_array_equal(t.divergence_step, expected)
+    np.testing.assert_allclose(np.abs(t.theta[:, 0]), 1.1 ** expected * a, rtol=1e-4)
+    # saved snapshots after a particle's divergence show it frozen
+    for i in (0, 17, 39):
+        after = t.steps > expected[i]
+        assert np.all(t.saved["theta"][after, i, 0] == t.theta[i, 0])
+
+
 def test_one_bad_particle_does_not_stop_the_ensemble():
     q = Quadratic(np.eye(1))
     theta0 = np.array([[1.0], [2e6]])  # after step 0 the second particle is at 1.8e6 > bound

@@ -71,8 +71,12 @@ def test_observable_memory_is_per_save_not_per_step():
     carry_bytes = d * p * 4 + p * 1 + p * 4
     assert short.output_size_in_bytes == long.output_size_in_bytes
     assert short.output_size_in_bytes <= carry_bytes + 11 * p * 4 + 64
-    assert long.temp_size_in_bytes == short.temp_size_in_bytes  # independent of steps per save
-    assert long.temp_size_in_bytes < 10 * d * p * 4  # a few copies of the state, never steps x state
+    # independent of steps per save (intervals of >= 32 steps also hold the divergence block's
+    # start-of-block state, so compare two long intervals)
+    mid = analysis(10, 1_000)
+    assert long.temp_size_in_bytes == mid.temp_size_in_bytes
+    # a few copies of the carry (state + flags), never steps x state (10_000 x d x p x 4 = 41 MB)
+    assert max(short.temp_size_in_bytes, long.temp_size_in_bytes) < 16 * carry_bytes
 
 
 def test_saved_arrays_have_save_by_particle_shape():
