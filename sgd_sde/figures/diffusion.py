@@ -113,6 +113,24 @@ def sinai_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
     return out
 
 
+def _ci_bar(ax, x, estimate, ci, **kw):
+    """One point with its (asymmetric) confidence interval."""
+    lo, hi = ci
+    ax.errorbar(x, estimate, yerr=[[estimate - lo], [hi - estimate]], capsize=2, **kw)
+
+
+def _beta_frame(ax, title):
+    """The ``β = 2/α`` line, the ±25 % band, labels and legend of a fitted-exponent panel."""
+    g = np.linspace(1, 4.5, 2)
+    ax.plot(g, g, "k:", lw=0.8, label="β = 2/α")
+    ax.fill_between(g, 0.75 * g, 1.25 * g, color="0.9", label="±25 %")
+    ax.set_xlabel("2/α")
+    ax.set_ylabel("fitted β (95% CI)")
+    ax.set_ylim(0, 8)
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="upper left")
+
+
 # ------------------------------------------------------------------------------------------ fractional
 FRACTIONAL = dict(n_particles=500, n_steps=1 << 18, temperature=1.0, lr=0.05, spacing=1.0, n_grid=8193)
 LATE_WINDOW = 1e3  # start of the exponent fits (SDE time, units ℓ²/T): the last decade of the full run
@@ -170,17 +188,9 @@ def fractional_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
             d = arrays[f"distances_{al}"]
             for j, (method, mk) in enumerate((("profile", "o"), ("loglog", "x"))):
                 f = log_growth_exponent(times, d, window=late, method=method, n_boot=200)
-                lo, hi = f.ci
-                b.errorbar(2 / al + 0.08 * (j - 0.5), f.estimate, yerr=[[f.estimate - lo], [hi - f.estimate]],
-                           fmt=mk, color=f"C{i}", capsize=2, label=f"{method}, t ≥ {start:g}" if i == 0 else None)
-        g = np.linspace(1, 4.5, 2)
-        b.plot(g, g, "k:", lw=0.8, label="β = 2/α")
-        b.fill_between(g, 0.75 * g, 1.25 * g, color="0.9", label="±25 %")
-        b.set_xlabel("2/α")
-        b.set_ylabel("fitted β (95% CI)")
-        b.set_ylim(0, 8)
-        b.set_title("fitted β, late window (off-scale: clipped)")
-        b.legend(frameon=False, loc="upper left")
+                _ci_bar(b, 2 / al + 0.08 * (j - 0.5), f.estimate, f.ci, fmt=mk, color=f"C{i}",
+                        label=f"{method}, t ≥ {start:g}" if i == 0 else None)
+        _beta_frame(b, "fitted β, late window (off-scale: clipped)")
         fig.tight_layout()
         out = out_dir / "fractional.png"
         save_figure(fig, out)
@@ -241,22 +251,13 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         a.legend(frameon=False)
         for i, al in enumerate(ALPHAS):
             f = meta[f"beta_{al}"]
-            lo, hi = f["ci"]
-            b.errorbar(2 / al - 0.06, f["estimate"], yerr=[[f["estimate"] - lo], [hi - f["estimate"]]], fmt="o",
-                       color=f"C{i}", capsize=2, label="first passage (exact τ)" if i == 0 else None)
+            _ci_bar(b, 2 / al - 0.06, f["estimate"], f["ci"], fmt="o", color=f"C{i}",
+                    label="first passage (exact τ)" if i == 0 else None)
             if f"profile_{al}" in sim:
                 g = sim[f"profile_{al}"]
-                lo, hi = g["ci"]
-                b.errorbar(2 / al + 0.06, g["estimate"], yerr=[[g["estimate"] - lo], [hi - g["estimate"]]], fmt="s",
-                           mfc="none", color=f"C{i}", capsize=2, label="simulated walk, same fit, t ≤ 1.3e4" if i == 0 else None)
-        g = np.linspace(1, 4.5, 2)
-        b.plot(g, g, "k:", lw=0.8, label="β = 2/α")
-        b.fill_between(g, 0.75 * g, 1.25 * g, color="0.9", label="±25 %")
-        b.set_xlabel("2/α")
-        b.set_ylabel("fitted β (95% CI)")
-        b.set_ylim(0, 8)
-        b.set_title("distance ~ (log t − c)^β (off-scale: clipped)")
-        b.legend(frameon=False, loc="upper left")
+                _ci_bar(b, 2 / al + 0.06, g["estimate"], g["ci"], fmt="s", mfc="none", color=f"C{i}",
+                        label="simulated walk, same fit, t ≤ 1.3e4" if i == 0 else None)
+        _beta_frame(b, "distance ~ (log t − c)^β (off-scale: clipped)")
         fig.tight_layout()
         out = out_dir / "first_passage.png"
         save_figure(fig, out)
