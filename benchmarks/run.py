@@ -149,6 +149,55 @@ print(before, rss("VmHWM"), sum(v.nbytes for v in t.saved.values()))
     return out
 
 
+def sweep_check(quick: bool, repeats: int) -> dict:
+    """``sharding.sweep`` over 8 learning rates (one vmapped program) against 8 ``simulate`` calls
+    and a hand-written ``(d, P)`` scan vmapped over ``lr`` (dense noise, d=100)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from benchmarks.cases import BATCH, LR, Case, make_problem
+    from sgd_sde import simulate
+    from sgd_sde.dynamics import EulerMaruyama
+    from sgd_sde.landscapes import Quadratic
+    from sgd_sde.noise import Dense
+    from sgd_sde.sharding import sweep
+
+    P, S = (32, 100) if quick else (256, 1000)
+    pb = make_problem(Case("sweep-d100", "dense", d=100, P=P, S=S))
+    land, dyn, noise = Quadratic(pb.H), EulerMaruyama(lr=LR, batch_size=BATCH), Dense(pb.H)
+    lrs = LR * 2.0 ** -np.arange(8)
+    th0, key = jnp.ones((P, 100), jnp.float32), jax.random.key(0)
+    kw = dict(noise=noise, n_steps=S, save_at=[S], observables=(), progress=False)
+
+    def one_program():
+        return [t.theta for t in sweep(key, land, dyn, th0, lrs=lrs, **kw).values()]
+
+    def separate():
+        return [simulate(key, land, EulerMaruyama(lr=float(a), batch_size=BATCH), th0, **kw).theta for a in lrs]
+
+    H, L = jnp.asarray(pb.H), jnp.asarray(pb.L)
+
+    @jax.jit
+    def hand(lr_vec):
+        def run(lr):
+            def step(th, t):
+                xi = jax.random.normal(jax.random.fold_in(key, t), th.shape, th.dtype)
+                return th - lr * (H @ th) + jnp.sqrt(lr * lr / BATCH) * (L @ xi), None
+            return jax.lax.scan(step, jnp.ones((100, P), jnp.float32), jnp.arange(S))[0]
+        return jax.vmap(run)(lr_vec)
+
+    lr_vec = jnp.asarray(lrs, jnp.float32)
+    fns = {"sweep (one program)": one_program, "8 x simulate": separate,
+           "hand scan, vmap over lr": lambda: hand(lr_vec).block_until_ready()}
+    out = {"P": P, "S": S, "n_lrs": 8, "median_s": {}}
+    for name, fn in fns.items():
+        first, med = _timeit(fn, repeats)
+        out["median_s"][name] = med
+        print(f"  {name:<28s} {med:.3f}s  ({8 * P * S / med / 1e6:.3f} M p-steps/s)  first {first:.2f}s", flush=True)
+    return out
+
+
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -172,6 +221,11 @@ def to_markdown(result: dict) -> str:
             f"| {r['case']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['impl']} | {r['median_s']:.3f} | {r['Msteps_per_s']:.3g} | "
             f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_normal_rate']:.0f}% | "
             f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
+    if "sweep" in result:
+        sw = result["sweep"]
+        base = sw["median_s"]["sweep (one program)"]
+        lines += ["", f"Sweep (8 learning rates, d=100, P={sw['P']}, S={sw['S']}, dense noise): "
+                  + "; ".join(f"{k} {v:.3f} s ({v / base:.2f}× the sweep's time)" for k, v in sw["median_s"].items())]
     if "memory" in result:
         m = result["memory"]
         lines += ["", f"Memory (d=10, P={m['P']}, {m['S']} steps, observables every {m['save_every']}): RSS "
@@ -189,6 +243,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*", default=None, help=f"subset of {sorted(CASES) + sorted(GPU_CASES)}")
     ap.add_argument("--skip", nargs="*", default=[], help="skip implementations whose name contains one of these")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the (lr) sweep timing")
     ap.add_argument("--memory-only", action="store_true", help="run only the peak-RSS check")
     ap.add_argument("--out", type=Path, default=None, help="directory for results.json and results.md")
     args = ap.parse_args(argv)
@@ -225,6 +280,9 @@ def main(argv=None) -> int:
         rows += run_case(case, args.device, args.repeats, args.skip, ceilings)
         _write(args.out, result(rows))  # after every case, so a cut-off run keeps what it measured
     res = result(rows)
+    if not args.no_sweep and args.cases is None:
+        print("sweep-d100: 8 learning rates, d=100", flush=True)
+        res["sweep"] = sweep_check(args.quick, args.repeats)
     if not args.no_memory and args.device == "cpu":
         res["memory"] = memory_check(args.quick)
     _write(args.out, res)

@@ -113,6 +113,9 @@ class _Config(eqx.Module):
     # (a dynamic one costs a device->host sync per step on GPU, measured 14 us); None: dynamic
     length: int | None = eqx.field(static=True, default=None)
     record_initial: bool = eqx.field(static=True, default=False)  # also record the carry on entry
+    # divergence blocks (see _chunk.block); off under a vmapped grid, where lax.cond on a batched
+    # predicate becomes a select that runs both branches (measured 3.6x slower)
+    blocked: bool = eqx.field(static=True, default=True)
 
 
 def _constrain(tree, sharding):
@@ -179,6 +182,8 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
 
     def run_steps(c, start, n):
         """Steps ``start .. start + n − 1`` (``n`` static or traced): whole blocks, then the rest exactly."""
+        if not config.blocked:
+            return jax.lax.fori_loop(0, n, lambda i, cc: one_step(start + i, cc), c)
         n_blocks = n // _BLOCK
         c = jax.lax.fori_loop(0, n_blocks, lambda b, cc: block(start + b * _BLOCK, cc), c)
         rest = start + n_blocks * _BLOCK
@@ -416,7 +421,7 @@ def _drive(
     if sharding is not None:
         carry = jax.tree_util.tree_map(_place, carry, _leaf_shardings(carry, sharding))
         theta_dp = _place(theta_dp, _leaf_shardings(theta_dp, sharding))
-    config = _Config(obs, schedule.lr, schedule.batch_size, bound, sharding)
+    config = _Config(obs, schedule.lr, schedule.batch_size, bound, sharding, blocked=grid is None)
     bar = None
     if progress:
         from tqdm.auto import tqdm
