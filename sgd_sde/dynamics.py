@@ -52,14 +52,12 @@ def drift(landscape, theta):
 
 def stochastic_gradient(landscape, noise: AbstractNoise, theta, sample, batch_size):
     """Minibatch gradient for every particle, from one draw of ``noise.sample``."""
-    fn = lambda th, s: noise.stochastic_gradient(landscape, th, s, batch_size)
-    return jax.vmap(fn, in_axes=(1, 1), out_axes=1)(theta, sample)
+    return noise.ensemble_stochastic_gradient(landscape, theta, sample, batch_size)
 
 
 def diffusion(landscape, noise: AbstractNoise, theta, z):
     """``C(θ)^{1/2} z`` for every particle."""
-    fn = lambda th, zz: noise.diffusion(landscape, th, zz)
-    return jax.vmap(fn, in_axes=(1, 1), out_axes=1)(theta, z)
+    return noise.ensemble_diffusion(landscape, theta, z)
 
 
 def _sgd_gradient(landscape, noise, theta, key, batch_size):

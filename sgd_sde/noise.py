@@ -105,6 +105,20 @@ class AbstractNoise(eqx.Module):
         """The minibatch gradient ``ĝ(θ)`` for one particle."""
         raise NotImplementedError
 
+    def ensemble_diffusion(self, landscape, theta: Float[Array, "d P"], z) -> Float[Array, "d P"]:
+        """:meth:`diffusion` for every particle (``theta`` and ``z`` with particles on axis 1).
+
+        The default batches :meth:`diffusion` with ``jax.vmap``; models whose draw is a matmul
+        on the whole ensemble override it (``FisherShaped`` through
+        :meth:`~sgd_sde.landscapes.AbstractFiniteSum.ensemble_weighted_grad`).
+        """
+        return jax.vmap(lambda th, zz: self.diffusion(landscape, th, zz), in_axes=(1, 1), out_axes=1)(theta, z)
+
+    def ensemble_stochastic_gradient(self, landscape, theta: Float[Array, "d P"], sample, batch_size):
+        """:meth:`stochastic_gradient` for every particle (``sample`` with particles on its last axis)."""
+        fn = lambda th, s: self.stochastic_gradient(landscape, th, s, batch_size)  # noqa: E731
+        return jax.vmap(fn, in_axes=(1, 1), out_axes=1)(theta, sample)
+
 
 class NoNoise(AbstractNoise):
     """No gradient noise: ``ĝ = ∇L`` (full-batch gradient descent; the SDE is the gradient flow)."""
@@ -117,6 +131,12 @@ class NoNoise(AbstractNoise):
 
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
         return landscape.grad(theta)
+
+    def ensemble_diffusion(self, landscape, theta, z):
+        return jnp.zeros_like(theta)
+
+    def ensemble_stochastic_gradient(self, landscape, theta, sample, batch_size):
+        return landscape.ensemble_grad(theta)
 
 
 class AbstractGaussianNoise(AbstractNoise):
@@ -139,6 +159,10 @@ class AbstractGaussianNoise(AbstractNoise):
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
         c = _batch_factor(batch_size, self._population(landscape), theta.dtype)
         return landscape.grad(theta) + c * self.diffusion(landscape, theta, sample)
+
+    def ensemble_stochastic_gradient(self, landscape, theta, sample, batch_size):
+        c = _batch_factor(batch_size, self._population(landscape), theta.dtype)
+        return landscape.ensemble_grad(theta) + c * self.ensemble_diffusion(landscape, theta, sample)
 
 
 def _population_arg(n_population) -> int | None:
@@ -313,11 +337,16 @@ class FisherShaped(AbstractGaussianNoise):
     def noise_dim(self, landscape):
         return landscape.n_examples
 
+    def _weights(self, z, dtype):
+        """``w = (z − z̄) √scale / √N`` along the example axis 0 (one particle or ``(N, P)``)."""
+        z = z.astype(dtype)
+        return (z - jnp.mean(z, axis=0)) * (math.sqrt(self.scale) / math.sqrt(z.shape[0]))
+
     def diffusion(self, landscape, theta, z):
-        z = z.astype(theta.dtype)
-        n = z.shape[0]
-        w = (z - jnp.mean(z)) * (math.sqrt(self.scale) / math.sqrt(n))
-        return landscape.weighted_grad(theta, w)
+        return landscape.weighted_grad(theta, self._weights(z, theta.dtype))
+
+    def ensemble_diffusion(self, landscape, theta, z):
+        return landscape.ensemble_weighted_grad(theta, self._weights(z, theta.dtype))
 
 
 class HessianShaped(AbstractGaussianNoise):
@@ -526,6 +555,11 @@ class HeavyTailed(AbstractNoise):
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
         b = jnp.asarray(batch_size, theta.dtype)
         return landscape.grad(theta) + b ** (1.0 / self.alpha - 1.0) * self.diffusion(landscape, theta, sample)
+
+    def ensemble_stochastic_gradient(self, landscape, theta, sample, batch_size):
+        b = jnp.asarray(batch_size, theta.dtype)
+        return landscape.ensemble_grad(theta) + b ** (1.0 / self.alpha - 1.0) * self.ensemble_diffusion(
+            landscape, theta, sample)
 
 
 def _floyd_subsets(key, n: int, b: int, n_particles: int) -> Array:

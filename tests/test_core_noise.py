@@ -148,3 +148,38 @@ def test_heavy_tailed_minibatch_scaling():
     np.testing.assert_allclose(g, 2.0 * 8 ** (1 / 1.5 - 1) * np.array([1.0, -2.0]), rtol=1e-6)
     with pytest.raises(ValueError, match="alpha must lie in"):
         HeavyTailed(alpha=2.5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: FisherShaped(scale=0.7),
+        lambda r: FisherShaped(replace=False),
+        lambda r: Dense(np.cov(r.normal(size=(3, 40)))),
+        lambda r: LowRank(r.normal(size=(3, 2))),
+        lambda r: Diagonal(np.array([0.5, 1.0, 2.0])),
+        lambda r: Isotropic(0.3),
+        lambda r: HeavyTailed(1.5, scale=0.2),
+        lambda r: ExactMinibatch(replace=False),
+    ],
+)
+def test_ensemble_kernels_equal_the_per_particle_kernels(rng, make):
+    # The simulator calls the ensemble forms (one matmul per ensemble on linear models); they must
+    # equal the per-particle methods column by column. float64: agreement to rounding.
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    p = 5
+    with jax.enable_x64(True):
+        land = LinearRegression(X, y)
+        noise = make(rng).bind(land)
+        theta = jnp.asarray(rng.normal(size=(3, p)))
+        sample = noise.sample(jax.random.key(1), land, p, 4, theta.dtype)
+        per_sg = jax.vmap(lambda th, s: noise.stochastic_gradient(land, th, s, 4), in_axes=(1, 1), out_axes=1)(theta, sample)
+        np.testing.assert_allclose(noise.ensemble_stochastic_gradient(land, theta, sample, 4), per_sg, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(land.ensemble_grad(theta), jax.vmap(land.grad, in_axes=1, out_axes=1)(theta), rtol=1e-10, atol=1e-12)
+        if not isinstance(noise, ExactMinibatch):
+            z = noise.increment(jax.random.key(2), land, p, theta.dtype)
+            per_d = jax.vmap(lambda th, zz: noise.diffusion(land, th, zz), in_axes=(1, 1), out_axes=1)(theta, z)
+            np.testing.assert_allclose(noise.ensemble_diffusion(land, theta, z), per_d, rtol=1e-10, atol=1e-12)
+        w = jnp.asarray(rng.normal(size=(12, p)))
+        per_w = jax.vmap(land.weighted_grad, in_axes=(1, 1), out_axes=1)(theta, w)
+        np.testing.assert_allclose(land.ensemble_weighted_grad(theta, w), per_w, rtol=1e-10, atol=1e-12)

@@ -106,6 +106,14 @@ class AbstractFiniteSum(AbstractLandscape):
         """
         return jax.grad(lambda th: jnp.dot(weights.astype(th.dtype), self.example_losses(th)))(theta)
 
+    def ensemble_weighted_grad(self, theta: Float[Array, "d P"], weights: Float[Array, "N P"]) -> Float[Array, "d P"]:
+        """:meth:`weighted_grad` for every column of ``theta`` with its column of ``weights``.
+
+        The default batches :meth:`weighted_grad` with ``jax.vmap``; linear models override it with
+        two explicit matmuls (see :meth:`AbstractLandscape.ensemble_grad`).
+        """
+        return jax.vmap(self.weighted_grad, in_axes=(1, 1), out_axes=1)(theta, weights)
+
     def batch_grad(self, theta: Float[Array, " d"], indices: Int[Array, " B"]) -> Float[Array, " d"]:
         """Exact minibatch gradient ``(1/B) Σ_{i ∈ batch} ∇ℓ_i(θ)``."""
         return jax.grad(self.batch_loss)(theta, indices)
