@@ -21,6 +21,10 @@ class Quadratic(AbstractLandscape):
         hessian: symmetric positive semi-definite ``(d, d)`` matrix ``H``.
         minimum: ``θ*`` of shape ``(d,)`` (default: the origin).
 
+    ``Hθ*`` is stored (``grad_offset``, computed in float64) so that gradients are ``Hθ − Hθ*``,
+    a product straight off the state (fast on XLA:CPU, see :meth:`ensemble_grad`); to move the
+    minimum, build a new ``Quadratic`` rather than editing ``theta_star`` in place.
+
     Raises:
         ValueError: if ``hessian`` is not a finite symmetric PSD square matrix, or ``minimum``
             has the wrong shape or non-finite entries.
