@@ -160,20 +160,20 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         state = jax.tree_util.tree_map(lambda n, o: jnp.where(diverged, o, n), new, state)
         return state, diverged, div_step
 
-    def fast_step(t, c):
+    def fast_step(t, c, diverged):
         """``one_step`` without the per-step freeze (a full pass over the state): only notes
         whether a live particle went out of bounds."""
-        state, diverged, bad = c
+        state, bad = c
         new, ok = advance(t, state)
-        return new, diverged, bad | (~diverged & ~ok)
+        return new, bad | (~diverged & ~ok)
 
     def block(t0, c):
         """``_BLOCK`` steps from ``t0``: fast, unless a live particle diverged inside the block,
         in which case the block is re-run exactly from its start (same keys, so the same path).
         Particles that had diverged before the block are restored from the block's start."""
         state, diverged, div_step = c
-        fast, _, bad = jax.lax.fori_loop(0, _BLOCK, lambda i, cc: fast_step(t0 + i, cc), (state, diverged,
-                                                                                         jnp.zeros_like(diverged)))
+        fast, bad = jax.lax.fori_loop(0, _BLOCK, lambda i, cc: fast_step(t0 + i, cc, diverged),
+                                      (state, jnp.zeros_like(diverged)))
         return jax.lax.cond(
             jnp.any(bad),
             lambda: jax.lax.fori_loop(0, _BLOCK, lambda i, cc: one_step(t0 + i, cc), c),

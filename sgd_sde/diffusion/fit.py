@@ -74,6 +74,24 @@ class Fit:
                 f"R² = {self.r2:.4f}, t ∈ [{self.t_range[0]}, {self.t_range[1]}], {self.method})")
 
 
+def _window(window, default: tuple[float, float], what: str) -> tuple[float, float]:
+    """``(low, high)`` from a user ``window`` (``None`` ends are open), or ``default``."""
+    if window is None:
+        return default
+    if len(window) != 2:
+        raise ValueError(f"window must be {what}, got {window!r}")
+    lo = -math.inf if window[0] is None else V.as_float("window", window[0])
+    hi = math.inf if window[1] is None else V.as_float("window", window[1])
+    return lo, hi
+
+
+def _beta_bounds(beta_bounds) -> tuple[float, float]:
+    lo, hi = V.positive("beta_bounds", beta_bounds[0]), V.positive("beta_bounds", beta_bounds[1])
+    if not lo < hi:
+        raise ValueError(f"beta_bounds must be (low, high) with 0 < low < high, got {beta_bounds!r}")
+    return lo, hi
+
+
 def _prepare(steps, distances, window, n_boot, confidence):
     b = V.positive_int("n_boot", n_boot)
     conf = V.in_open_interval("confidence", confidence, 0.0, 1.0)
@@ -86,14 +104,7 @@ def _prepare(steps, distances, window, n_boot, confidence):
     if np.any(d < 0):
         raise ValueError("distances must be >= 0 (absolute displacements or norms)")
     positive = t[t >= 2]
-    if window is None:
-        hi = float(t.max())
-        lo = math.sqrt(hi)
-    else:
-        if len(window) != 2:
-            raise ValueError(f"window must be (t_min, t_max), got {window!r}")
-        lo = -math.inf if window[0] is None else V.as_float("window", window[0])
-        hi = math.inf if window[1] is None else V.as_float("window", window[1])
+    lo, hi = _window(window, (math.sqrt(float(t.max())), float(t.max())), "(t_min, t_max)")
     keep = (t >= max(lo, 2.0)) & (t <= hi)
     if keep.sum() < 3:
         raise ValueError(
@@ -206,13 +217,11 @@ def log_growth_exponent(steps, distances, *, window=None, method: str = "profile
     if method not in ("profile", "loglog"):
         raise ValueError(f"method must be 'profile' or 'loglog', got {method!r}")
     t, d, n_boot, conf = _prepare(steps, distances, window, n_boot, confidence)
-    lo_b, hi_b = (V.positive("beta_bounds", beta_bounds[0]), V.positive("beta_bounds", beta_bounds[1]))
-    if not lo_b < hi_b:
-        raise ValueError(f"beta_bounds must be (low, high) with 0 < low < high, got {beta_bounds!r}")
+    bounds = _beta_bounds(beta_bounds)
     logt = np.log(t)
-    beta, params, r2 = _fit_beta(logt, d.mean(axis=1), method, (lo_b, hi_b))
+    beta, params, r2 = _fit_beta(logt, d.mean(axis=1), method, bounds)
     if d.shape[1] > 1:
-        boots = np.array([_fit_beta(logt, m, method, (lo_b, hi_b))[0] for m in _bootstrap_means(d, n_boot, seed)])
+        boots = np.array([_fit_beta(logt, m, method, bounds)[0] for m in _bootstrap_means(d, n_boot, seed)])
         ci, se = _interval(beta, boots, conf)
     else:
         ci, se = (math.nan, math.nan), math.nan
@@ -331,22 +340,14 @@ def first_passage_exponent(distances, log_times, *, window=None, n_boot: int = 4
         raise ValueError("distances must be positive and strictly increasing")
     b = V.positive_int("n_boot", n_boot)
     conf = V.in_open_interval("confidence", confidence, 0.0, 1.0)
-    lo_b, hi_b = (V.positive("beta_bounds", beta_bounds[0]), V.positive("beta_bounds", beta_bounds[1]))
-    if not lo_b < hi_b:
-        raise ValueError(f"beta_bounds must be (low, high) with 0 < low < high, got {beta_bounds!r}")
-    if window is None:
-        lo, hi = float(L[-1]) ** 0.2, float(L[-1])
-    else:
-        if len(window) != 2:
-            raise ValueError(f"window must be (L_min, L_max), got {window!r}")
-        lo = -math.inf if window[0] is None else V.as_float("window", window[0])
-        hi = math.inf if window[1] is None else V.as_float("window", window[1])
+    bounds = _beta_bounds(beta_bounds)
+    lo, hi = _window(window, (float(L[-1]) ** 0.2, float(L[-1])), "(L_min, L_max)")
     keep = (L >= lo) & (L <= hi)
     if keep.sum() < 3:
         raise ValueError(f"window=({lo:g}, {hi:g}) selects {int(keep.sum())} distances; a fit needs at least 3")
     L, lt = L[keep], lt[keep]
-    beta, params, r2 = _fit_beta(lt.mean(axis=1), L, "profile", (lo_b, hi_b))
-    boots = np.array([_fit_beta(m, L, "profile", (lo_b, hi_b))[0] for m in _bootstrap_means(lt, b, seed)])
+    beta, params, r2 = _fit_beta(lt.mean(axis=1), L, "profile", bounds)
+    boots = np.array([_fit_beta(m, L, "profile", bounds)[0] for m in _bootstrap_means(lt, b, seed)])
     ci, se = _interval(beta, boots, conf)
     return Fit("beta", beta, ci, se, conf, r2, (int(round(L[0])), int(round(L[-1]))), len(L), lt.shape[1], params,
                "first-passage")

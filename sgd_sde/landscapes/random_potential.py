@@ -246,8 +246,6 @@ class RandomPotential(AbstractLandscape):
         if method in ("grid", "separable"):
             h = V.positive("spacing", spacing)
             g = V.positive_int("n_grid", n_grid)
-            if g < 4:
-                raise ValueError(f"n_grid must be >= 4, got n_grid={g}")
             u = fbm_paths(key, a, d, g, amplitude=amp, spacing=h)
             j0 = (g - 1) // 2
             self.values = jnp.asarray(u[0] if method == "grid" else u, dtype)
