@@ -198,6 +198,41 @@ def sweep_check(quick: bool, repeats: int) -> dict:
     return out
 
 
+def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
+    """Per-step cost and fixed per-call cost of ``simulate`` and the hand-written ``(d, P)`` scan.
+
+    The per-step cost is the slope between runs of ``S`` and ``5 S`` steps; the per-call cost
+    (validation, set-up, dispatch, the copy of the final state to the host) is the median time of
+    a one-step call minus one step. Short GPU runs are dominated by the per-call cost. On CPU the
+    sizes are cut (P/10, fewer steps) so the check takes seconds.
+    """
+    import dataclasses
+
+    from benchmarks.cases import jax_scan, sgd_sde_simulate
+
+    gpu = device == "gpu"
+    all_cases = dict(GPU_CASES, **CASES)
+    sizes = [("dense-d100", 1, 1000 if gpu else 200), ("diag-d10-P1e6" if gpu else "diag-d10", 1 if gpu else 10,
+                                                       1000 if gpu else 100)]
+    out = []
+    for n, p_div, s1 in sizes:
+        base = all_cases[n]
+        base = dataclasses.replace(base, P=max(8, base.P // (p_div * (8 if quick else 1))), S=max(10, s1 // (10 if quick else 1)))
+        s1 = base.S
+        row = {"case": n, "d": base.d, "P": base.P, "S": [1, s1, 5 * s1]}
+        for label, builder in (("sgd_sde.simulate", sgd_sde_simulate("dense")), ("JAX scan (d,P)", jax_scan("dP"))):
+            t = []
+            for s in (1, s1, 5 * s1):
+                fn, _ = builder(make_problem(dataclasses.replace(base, S=s)))
+                t.append(_timeit(fn, max(repeats, 21) if s == 1 else repeats)[1])
+            per_step = (t[2] - t[1]) / (4 * s1)
+            row[label] = {"median_s": t, "us_per_step": 1e6 * per_step, "ms_per_call": 1e3 * (t[0] - per_step)}
+            print(f"  {n} (P={base.P}) {label:<18s} {1e6 * per_step:9.2f} us/step  {row[label]['ms_per_call']:8.3f} ms/call",
+                  flush=True)
+        out.append(row)
+    return out
+
+
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -226,6 +261,13 @@ def to_markdown(result: dict) -> str:
         base = sw["median_s"]["sweep (one program)"]
         lines += ["", f"Sweep (8 learning rates, d=100, P={sw['P']}, S={sw['S']}, dense noise): "
                   + "; ".join(f"{k} {v:.3f} s ({v / base:.2f}× the sweep's time)" for k, v in sw["median_s"].items())]
+    if "overhead" in result:
+        lines += ["", "Per-step and per-call cost (timed at S and 5 S steps; slope and intercept):", "",
+                  "| case | implementation | µs per step | ms per call |", "|---|---|---|---|"]
+        for o in result["overhead"]:
+            for impl in ("sgd_sde.simulate", "JAX scan (d,P)"):
+                lines.append(f"| {o['case']} (d={o['d']}, P={o['P']}) | {impl} | {o[impl]['us_per_step']:.2f} | "
+                             f"{o[impl]['ms_per_call']:.2f} |")
     if "memory" in result:
         m = result["memory"]
         lines += ["", f"Memory (d=10, P={m['P']}, {m['S']} steps, observables every {m['save_every']}): RSS "
@@ -244,6 +286,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", nargs="*", default=[], help="skip implementations whose name contains one of these")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
     ap.add_argument("--no-sweep", action="store_true", help="skip the (lr) sweep timing")
+    ap.add_argument("--no-overhead", action="store_true", help="skip the per-step / per-call cost split")
     ap.add_argument("--memory-only", action="store_true", help="run only the peak-RSS check")
     ap.add_argument("--out", type=Path, default=None, help="directory for results.json and results.md")
     args = ap.parse_args(argv)
@@ -283,6 +326,9 @@ def main(argv=None) -> int:
     if not args.no_sweep and args.cases is None:
         print("sweep-d100: 8 learning rates, d=100", flush=True)
         res["sweep"] = sweep_check(args.quick, args.repeats)
+    if not args.no_overhead and args.cases is None:
+        print("overhead: per-step and per-call cost (S and 5 S steps)", flush=True)
+        res["overhead"] = overhead_check(args.quick, args.repeats, args.device)
     if not args.no_memory and args.device == "cpu":
         res["memory"] = memory_check(args.quick)
     _write(args.out, res)

@@ -208,11 +208,7 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
     return out, rec
 
 
-_run_chunk = eqx.filter_jit(_chunk)
-
-
-@eqx.filter_jit
-def _run_grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, lrs, batch_sizes):
+def _grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, lrs, batch_sizes):
     """:func:`_chunk` vmapped over a grid of ``(lr, batch_size)`` (same key: common random numbers)."""
 
     def one(lr, bs, c):
@@ -223,6 +219,49 @@ def _run_grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, star
         return _chunk(landscape, dyn, noise, config, key, c, theta0, starts, ends)
 
     return jax.vmap(one)(lrs, batch_sizes, carry)
+
+
+class _DonatingCarry:
+    """``fn(landscape, dynamics, noise, config, key, carry, *rest)`` compiled with ``carry`` donated.
+
+    The carry (state + divergence flags) of one chunk is dead once the next is computed, so XLA
+    may write the new carry into its buffers: peak device memory is one carry, not two.
+    ``equinox.filter_jit`` donates by position ("all except the first"), so the carry is moved last
+    internally. ``lower`` mirrors ``jax.jit``'s for the structural tests.
+    """
+
+    def __init__(self, fn):
+        self._jit = eqx.filter_jit(lambda args, carry: fn(*args[:5], carry, *args[5:]), donate="all-except-first")
+
+    @staticmethod
+    def _split(args):
+        return (*args[:5], *args[6:]), args[5]
+
+    def __call__(self, *args):
+        return self._jit(*self._split(args))
+
+    def lower(self, *args):
+        return self._jit.lower(*self._split(args))
+
+
+_run_chunk = _DonatingCarry(_chunk)
+_run_grid_chunk = _DonatingCarry(_grid_chunk)
+
+
+@functools.partial(eqx.filter_jit)
+def _initial_carry(dynamics, theta, n_grid):
+    """``theta`` ``(P, d)`` → ``(theta_dp, carry)`` in one compiled call (no eager set-up ops).
+
+    ``carry = (state, diverged, divergence_step)``, with a leading axis of ``n_grid`` grid points
+    when ``n_grid`` is an int. ``carry``'s buffers are distinct from ``theta_dp`` (which stays
+    alive as ``theta0`` for the observables), so the carry can be donated.
+    """
+    theta_dp = theta.T  # (d, P): particles on the minor axis
+    p = theta.shape[0]
+    carry = (dynamics.init(theta_dp), jnp.zeros(p, bool), jnp.full(p, -1, jnp.int32))
+    if n_grid is not None:
+        carry = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_grid,) + x.shape), carry)
+    return theta_dp, carry
 
 
 def _versions() -> dict[str, str]:
@@ -409,14 +448,13 @@ def _drive(
     starts = np.concatenate([starts, np.full(pad, ends[-1], np.int32)])
     ends = np.concatenate([ends, np.full(pad, ends[-1], np.int32)])
 
-    theta_dp = theta.T  # (d, P): particles on the minor axis
-    carry = (dynamics.init(theta_dp), jnp.zeros(p, bool), jnp.full(p, -1, jnp.int32))
+    # the learning rate travels as an array leaf, so a new lr does not recompile (a sweep replaces it)
+    run_dynamics = eqx.tree_at(lambda m: m.lr, dynamics, np.asarray(dynamics.lr, theta.dtype))
+    theta_dp, carry = _initial_carry(run_dynamics, theta, None if grid is None else len(grid_lrs))
     if grid is not None:
-        g = len(grid_lrs)
-        carry = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (g,) + x.shape), carry)
         grid_args = (
-            jnp.asarray(np.asarray(grid_lrs), theta.dtype),
-            None if grid[1] is None else jnp.asarray(np.asarray(grid[1]), jnp.int32),
+            np.asarray(grid_lrs, theta.dtype),
+            None if grid[1] is None else np.asarray(grid[1], np.int32),
         )
     if sharding is not None:
         carry = jax.tree_util.tree_map(_place, carry, _leaf_shardings(carry, sharding))
@@ -432,14 +470,12 @@ def _drive(
     # would compile once per group); padded groups stay dynamic so padding runs no steps.
     real = points[1:] - points[:-1]
     uniform = int(real[0]) if np.all(real == real[0]) else None
-    # the learning rate travels as an array leaf, so a new lr does not recompile
-    run_dynamics = dynamics if grid is not None else eqx.tree_at(lambda m: m.lr, dynamics, jnp.asarray(dynamics.lr, theta.dtype))
     try:
         for gi in range(n_groups):
             sl = slice(gi * per_group, (gi + 1) * per_group)
             padded = (gi + 1) * per_group > len(real)
             cfg = dataclasses.replace(config, length=None if padded else uniform, record_initial=gi == 0)
-            args = (landscape, run_dynamics, noise, cfg, key, carry, theta_dp, jnp.asarray(starts[sl]), jnp.asarray(ends[sl]))
+            args = (landscape, run_dynamics, noise, cfg, key, carry, theta_dp, starts[sl], ends[sl])
             carry, rec = _run_chunk(*args) if grid is None else _run_grid_chunk(*args, *grid_args)
             chunks.append(jax.tree_util.tree_map(_to_host, rec))
             if bar is not None:
