@@ -98,11 +98,14 @@ def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -
         print(f"  {name:48s} {t:8.3f}s  {row['Msteps_per_s']:9.3f} M p-steps/s  {row['gflops']:7.1f} GFLOP/s "
               f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_normal_rate']:4.0f}% rng)  first {first:.2f}s", flush=True)
     # ratios: sgd_sde against every other implementation of the same variant
+    # (the default divergence_bound, and bound=inf: only non-finite values, checked per block)
     for r in rows:
         low = "low-rank" in r["impl"]
         ours = [o for o in rows if o["impl"].startswith("sgd_sde") and ("low-rank" in o["impl"]) == low]
-        if ours:
-            r["sgd_sde_speedup"] = ours[0]["Msteps_per_s"] / r["Msteps_per_s"]
+        for key, inf in (("sgd_sde_speedup", False), ("sgd_sde_inf_speedup", True)):
+            mine = [o for o in ours if o["impl"].endswith("bound=inf") == inf]
+            if mine:
+                r[key] = mine[0]["Msteps_per_s"] / r["Msteps_per_s"]
     return rows
 
 
@@ -249,13 +252,13 @@ def to_markdown(result: dict) -> str:
     lines = [f"Device: {result['device']}; {result['machine']}", f"Versions: {result['versions']}",
              f"Ceilings: matmul {result['ceilings']['matmul_gflops']:.0f} GFLOP/s (f32, n={result['ceilings']['matmul_n']}), "
              f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s (threefry in a scan)", ""]
-    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | sgd_sde speed-up | first call s |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | sgd_sde speed-up | bound=inf speed-up | first call s |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         lines.append(
             f"| {r['case']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['impl']} | {r['median_s']:.3f} | {r['Msteps_per_s']:.3g} | "
             f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_normal_rate']:.0f}% | "
-            f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
+            f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r.get('sgd_sde_inf_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
     if "sweep" in result:
         sw = result["sweep"]
         base = sw["median_s"]["sweep (one program)"]

@@ -158,6 +158,49 @@ def test_divergence_steps_are_exact_across_blocks():
         assert np.all(t.saved["theta"][after, i, 0] == t.theta[i, 0])
 
 
+@pytest.mark.parametrize("dynamics", ["sgd_momentum", "euler_maruyama"])
+def test_infinite_bound_checks_per_block_with_the_same_result(dynamics):
+    """``divergence_bound=inf`` (only non-finite values diverge) checks once per block of steps,
+    not every step. Non-finite values are absorbing for an update θ + Δ, so it must flag the same
+    particles at the same steps, and leave the same bits, as the per-step check with the largest
+    finite bound, finfo(float32).max (which flags exactly the non-finite values too).
+
+    Growth factor |1 − lr λ| = 2 per step from starting points 1 … 1e30 overflows float32
+    (3.4e38) between steps ~28 and ~128: inside blocks, in the exact tail steps of an interval, in
+    the same block for several particles; noise makes the paths differ from the bare recursion."""
+    import math
+
+    from sgd_sde.noise import Isotropic
+
+    q = Quadratic(np.array([[10.0]]))
+    theta0 = (np.geomspace(1.0, 1e30, 48) * np.where(np.arange(48) % 2, 1.0, -1.0))[:, None].astype(np.float32)
+    dyn = SGD(0.3, 1, momentum=0.1) if dynamics == "sgd_momentum" else EulerMaruyama(0.3, 1)
+    kw = dict(noise=Isotropic(1.0), n_steps=300, save_every=100, observables=("theta", "loss"))  # 3 blocks + 4
+    runs = [simulate(jax.random.key(5), q, dyn, theta0, divergence_bound=b, **kw)
+            for b in (math.inf, float(np.finfo(np.float32).max))]
+    fast, exact = runs
+    assert exact.diverged.all() and np.ptp(exact.divergence_step) > 64  # spread over several blocks
+    assert np.any(exact.divergence_step % 100 >= 96)  # some in the exact tail of an interval
+    np.testing.assert_array_equal(fast.divergence_step, exact.divergence_step)
+    np.testing.assert_array_equal(fast.diverged, exact.diverged)
+    np.testing.assert_array_equal(fast.theta, exact.theta)
+    for name in ("theta", "loss"):
+        np.testing.assert_array_equal(fast.saved[name], exact.saved[name])
+    assert np.all(np.isfinite(fast.theta)) and fast.metadata["divergence_bound"] == math.inf
+
+
+def test_infinite_bound_is_accepted_and_other_non_finite_bounds_are_not():
+    import math
+
+    q = Quadratic(np.eye(1))
+    for bound in (math.inf, np.inf, np.float32(np.inf), np.asarray(np.inf)):
+        t = simulate(jax.random.key(0), q, SGD(3.0, 1), np.ones(1), n_steps=200, divergence_bound=bound)
+        assert t.diverged.all() and t.divergence_step[0] == 127  # 2^128 overflows float32
+    for bad in (-math.inf, math.nan):
+        with pytest.raises(ValueError, match="divergence_bound"):
+            simulate(jax.random.key(0), q, SGD(0.1, 1), np.ones(1), n_steps=2, divergence_bound=bad)
+
+
 def test_one_bad_particle_does_not_stop_the_ensemble():
     q = Quadratic(np.eye(1))
     theta0 = np.array([[1.0], [2e6]])  # after step 0 the second particle is at 1.8e6 > bound
