@@ -265,7 +265,8 @@ def to_markdown(result: dict) -> str:
         lines += ["", f"Sweep (8 learning rates, d=100, P={sw['P']}, S={sw['S']}, dense noise): "
                   + "; ".join(f"{k} {v:.3f} s ({v / base:.2f}× the sweep's time)" for k, v in sw["median_s"].items())]
     if "overhead" in result:
-        lines += ["", "Per-step and per-call cost (timed at S and 5 S steps; slope and intercept):", "",
+        lines += ["", "Per-step and per-call cost (per step: slope between S and 5 S steps; per call: a one-step "
+                  "call minus one step):", "",
                   "| case | implementation | µs per step | ms per call |", "|---|---|---|---|"]
         for o in result["overhead"]:
             for impl in ("sgd_sde.simulate", "JAX scan (d,P)"):
