@@ -136,6 +136,30 @@ def test_sweep_matches_separate_runs_with_common_random_numbers():
         assert t.theta.dtype == np.float32
 
 
+@pytest.mark.parametrize("bound", [1e3, float("inf")])
+def test_sweep_flags_divergence_like_separate_runs(bound):
+    """A sweep runs divergence blocks over the whole grid (one lax.cond for all grid points): grid
+    points that diverge at different steps, in the same or different blocks, must be flagged at
+    the same steps and frozen at the same states as in separate runs. |1 − lr λ| = 0.5, 1.1, 1.5,
+    2, 3 for λ = 10; starting points 1e-9 … 1e3 spread the divergence steps over many 32-step
+    blocks (tiny noise, so the growth is nearly deterministic)."""
+    q = Quadratic(np.array([[10.0]]))
+    theta0 = (np.geomspace(1e-9, 1e3, 24) * np.where(np.arange(24) % 2, 1.0, -1.0))[:, None].astype(np.float32)
+    lrs = [0.05, 0.21, 0.25, 0.3, 0.4]
+    kw = dict(noise=Isotropic(1e-20), n_steps=400, save_every=100, observables=("theta",), divergence_bound=bound)
+    runs = sweep(jax.random.key(3), q, SGD(0.1, 1), theta0, lrs=lrs, **kw)
+    for lr in lrs:
+        t, ref = runs[(lr, 1)], simulate(jax.random.key(3), q, SGD(lr, 1), theta0, **kw)
+        np.testing.assert_array_equal(t.diverged, ref.diverged)
+        np.testing.assert_array_equal(t.divergence_step, ref.divergence_step)
+        np.testing.assert_allclose(t.theta, ref.theta, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(t.saved["theta"], ref.saved["theta"], rtol=1e-5, atol=1e-6)
+    assert not runs[(0.05, 1)].diverged.any() and all(runs[(lr, 1)].diverged.all() for lr in lrs[2:])
+    steps = np.concatenate([runs[(lr, 1)].divergence_step for lr in lrs[1:]])
+    steps = steps[steps >= 0]
+    assert np.ptp(steps) > 4 * 32 and len(np.unique(steps // 32)) > 5
+
+
 def test_sweep_groups_exact_minibatch_by_batch_size():
     rng = np.random.default_rng(1)
     land = LinearRegression(rng.normal(size=(40, 3)), rng.normal(size=40))
