@@ -295,7 +295,7 @@ _run_chunk = _DonatingCarry(_chunk)
 _run_grid_chunk = _DonatingCarry(_grid_chunk)
 
 
-@functools.partial(eqx.filter_jit)
+@eqx.filter_jit
 def _initial_carry(dynamics, theta, n_grid):
     """``theta`` ``(P, d)`` → ``(theta_dp, carry)`` in one compiled call (no eager set-up ops).
 
