@@ -207,7 +207,7 @@ def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
     The per-step cost is the slope between runs of ``S`` and ``5 S`` steps; the per-call cost
     (validation, set-up, dispatch, the copy of the final state to the host) is the median time of
     a one-step call minus one step. Short GPU runs are dominated by the per-call cost. On CPU the
-    sizes are cut (P/10, fewer steps) so the check takes seconds.
+    runs are shorter (200 and 100 steps, P/10 at d=10) so the check takes seconds.
     """
     import dataclasses
 
@@ -331,7 +331,7 @@ def main(argv=None) -> int:
         print("sweep-d100: 8 learning rates, d=100", flush=True)
         res["sweep"] = sweep_check(args.quick, args.repeats)
     if not args.no_overhead and args.cases is None:
-        print("overhead: per-step and per-call cost (S and 5 S steps)", flush=True)
+        print("overhead: per-step (S vs 5 S steps) and per-call (one-step call) cost", flush=True)
         res["overhead"] = overhead_check(args.quick, args.repeats, args.device)
     if not args.no_memory and args.device == "cpu":
         res["memory"] = memory_check(args.quick)
