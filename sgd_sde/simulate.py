@@ -160,18 +160,23 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
     """
 
     if grid is None:
-        def over(fn):
+        def stepwise(fn):
             """``fn(dynamics, t, x)`` for the one ensemble."""
             return lambda t, x: fn(dynamics, t, x)
+
+        def pointwise(fn):
+            return fn
     else:
         lrs, batch_sizes = grid
 
-        def over(fn):
+        def stepwise(fn):
             """``fn(dynamics, t, x)`` for every grid point (``x`` with a leading grid axis)."""
             def run(t, x):
                 one = lambda lr, bs, xx: fn(_with_point(dynamics, lr, bs), t, xx)  # noqa: E731
                 return jax.vmap(one, in_axes=(0, None if batch_sizes is None else 0, 0))(lrs, batch_sizes, x)
             return run
+
+        pointwise = jax.vmap  # functions of the carry alone (no dynamics, no step)
 
     def in_bounds(state):
         """Per particle: finite and ``|θ_i| ≤ bound``. One fused reduction: ``|x| ≤ b`` is False
@@ -203,11 +208,11 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         new, ok = advance(dyn, t, state)
         return new, out | ~ok
 
-    one_step = over(exact_step)
-    fast_checked = over(checked_step)
-    fast_bare = over(lambda dyn, t, state: advance(dyn, t, state)[0])
-    out_of_bounds = over(lambda dyn, t, state: ~in_bounds(state))
-    restore = over(lambda dyn, t, x: jax.tree_util.tree_map(lambda n, o: jnp.where(x[2], o, n), x[0], x[1]))
+    one_step = stepwise(exact_step)
+    fast_checked = stepwise(checked_step)
+    fast_bare = stepwise(lambda dyn, t, state: advance(dyn, t, state)[0])
+    out_of_bounds = pointwise(lambda state: ~in_bounds(state))
+    restore = pointwise(lambda new, old, frozen: jax.tree_util.tree_map(lambda n, o: jnp.where(frozen, o, n), new, old))
 
     def block(t0, c):
         """``_BLOCK`` steps from ``t0``: fast, unless a live particle diverged inside the block,
@@ -221,14 +226,14 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         state, diverged, div_step = c
         if math.isinf(config.bound):
             fast = jax.lax.fori_loop(0, _BLOCK, lambda i, s: fast_bare(t0 + i, s), state)
-            out = out_of_bounds(t0, fast)
+            out = out_of_bounds(fast)
         else:
             fast, out = jax.lax.fori_loop(0, _BLOCK, lambda i, cc: fast_checked(t0 + i, cc),
                                           (state, jnp.zeros_like(diverged)))
         return jax.lax.cond(
             jnp.any(~diverged & out),
             lambda: jax.lax.fori_loop(0, _BLOCK, lambda i, cc: one_step(t0 + i, cc), c),
-            lambda: (restore(t0, (fast, state, diverged)), diverged, div_step),
+            lambda: (restore(fast, state, diverged), diverged, div_step),
         )
 
     def run_steps(c, start, n):
@@ -238,17 +243,16 @@ def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, star
         rest = start + n_blocks * _BLOCK
         return jax.lax.fori_loop(0, n - n_blocks * _BLOCK, lambda i, cc: one_step(rest + i, cc), c)
 
-    def observe_point(dyn, t, state):
+    @pointwise
+    def observe_state(state):
         th = state["theta"]
         return {
             name: jax.vmap(lambda a, b, f=fn: f(landscape, a, b), in_axes=(1, 1), out_axes=0)(th, theta0)
             for name, fn in config.observables
         }
 
-    observe_all = over(observe_point)
-
     def observe(c):
-        return _constrain(observe_all(0, c[0]), config.sharding)
+        return _constrain(observe_state(c[0]), config.sharding)
 
     def interval(c, se):
         c = run_steps(c, se[0], se[1] - se[0] if config.length is None else config.length)

@@ -165,9 +165,10 @@ def test_infinite_bound_checks_per_block_with_the_same_result(dynamics):
     particles at the same steps, and leave the same bits, as the per-step check with the largest
     finite bound, finfo(float32).max (which flags exactly the non-finite values too).
 
-    Growth factor |1 − lr λ| = 2 per step from starting points 1 … 1e30 overflows float32
-    (3.4e38) between steps ~28 and ~128: inside blocks, in the exact tail steps of an interval, in
-    the same block for several particles; noise makes the paths differ from the bare recursion."""
+    Growth factor |1 − lr λ| = 2 per step (about 2 with momentum 0.1) from starting points
+    1 … 1e30 overflows float32 (3.4e38) between steps ~28 and ~128: inside blocks, in the exact
+    tail steps of an interval, in the same block for several particles; noise makes the paths
+    differ from the bare recursion."""
     import math
 
     from sgd_sde.noise import Isotropic
