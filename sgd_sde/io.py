@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "save_arrays", "load_arrays", "paths_for", "jsonable"]
+__all__ = ["atomic_write_bytes", "save_arrays", "load_arrays", "paths_for", "jsonable", "save_bundle", "load_bundle",
+           "arrays_digest"]
 
 
 def paths_for(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -116,3 +118,85 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     except json.JSONDecodeError as err:
         raise ValueError(f"metadata file {str(json_path)!r} is not valid JSON: {err}") from err
     return arrays, metadata
+
+
+_META_KEY = "__metadata_json__"
+
+
+def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """``"sha256:<hex>"`` over the names, dtypes, shapes and bytes of ``arrays`` (sorted by name)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}".encode() + b"\0")
+        h.update(arr.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def _bundle_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
+
+
+def save_bundle(path: str | os.PathLike, arrays: Mapping[str, Any], metadata: Mapping[str, Any]) -> Path:
+    """Save arrays *and* metadata as **one** file ``<path>.npz``, written atomically.
+
+    The metadata is stored as JSON inside the archive, together with a content digest of the
+    arrays (:func:`arrays_digest`) that :func:`load_bundle` checks: there is no pair of files that
+    could be torn, and a tampered or truncated archive is refused.
+
+    Returns:
+        the path written.
+
+    Raises:
+        ValueError: if an array has ``dtype=object`` or a name collides with the metadata entry.
+    """
+    out = _bundle_path(path)
+    clean = {}
+    for name, value in arrays.items():
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise ValueError(f"array {name!r} has dtype=object; only numeric/bool/str arrays can be saved")
+        if name == _META_KEY:
+            raise ValueError(f"array name {_META_KEY!r} is reserved")
+        clean[name] = arr
+    meta = {**jsonable(metadata), "arrays_digest": arrays_digest(clean)}
+    blob = np.frombuffer(json.dumps(meta, indent=1, sort_keys=True).encode(), dtype=np.uint8)
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.savez(buf, **clean, **{_META_KEY: blob})
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def load_bundle(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Load what :func:`save_bundle` wrote, checking the arrays against the stored digest.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        ValueError: naming the file, if it is corrupt, has no metadata, or its arrays do not match
+            the digest stored with the metadata.
+    """
+    p = _bundle_path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"result file {str(p)!r} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"result file {str(p)!r} is corrupt or not an npz archive: {err}") from err
+    if _META_KEY not in arrays:
+        raise ValueError(f"result file {str(p)!r} holds no metadata (not written by save_bundle)")
+    try:
+        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"result file {str(p)!r} has unreadable metadata: {err}") from err
+    want = meta.pop("arrays_digest", None)
+    got = arrays_digest(arrays)
+    if want != got:
+        raise ValueError(f"result file {str(p)!r}: arrays do not match the digest stored with its metadata "
+                         f"(stored {want}, found {got})")
+    return arrays, meta

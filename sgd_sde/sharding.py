@@ -8,8 +8,9 @@ the mat-vecs ``H θ`` / ``C^{1/2} z`` and the per-particle divergence check need
 
 Noise is counter-based (``fold_in(key, step)`` then threefry with
 ``jax_threefry_partitionable=True``, the default since JAX 0.5), so each device generates exactly
-the bits of its own particles: **a sharded run is bit-identical to the single-device run for
-the same key.**
+the bits of its own particles: **a sharded run draws bit-identical noise to the single-device run
+for the same key**, and its floats agree to rounding (XLA picks a matmul kernel by shard shape, so
+the last bits may differ on some CPUs; see docs/performance.md).
 
 * :func:`particle_sharding` — the sharding :func:`sgd_sde.simulate` uses for ``devices=``/``mesh=``.
 * :func:`sweep` — a grid of learning rates and batch sizes vmapped into one compiled program

@@ -390,8 +390,9 @@ def simulate(
             is, where a non-finite value never becomes finite again).
         devices: spread the particles over these devices (a sequence of ``jax.Device``, or an int:
             the first that many of ``jax.devices()``) with a :class:`jax.sharding.NamedSharding` of
-            the particle axis. Results are bit-identical to the single-device run for the same key
-            (counter-based threefry with ``jax_threefry_partitionable``). ``n_particles`` must be a
+            the particle axis. The noise draws are bit-identical to the single-device run for the
+            same key (counter-based threefry with ``jax_threefry_partitionable``); the floats agree
+            to rounding (the matmul kernel, hence the reduction order, may change with shard shape). ``n_particles`` must be a
             multiple of the number of devices. See :mod:`sgd_sde.sharding` and docs/performance.md.
         mesh: alternatively a :class:`jax.sharding.Mesh`; particles are split over all its axes
             (with several processes after ``jax.distributed.initialize()``, a mesh of
