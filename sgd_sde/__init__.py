@@ -17,7 +17,10 @@ from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
-_LAZY = ("theory", "diffusion", "stability", "measure", "networks", "sharding", "testing", "figures")
+_LAZY = (
+    "theory", "diffusion", "stability", "measure", "networks", "sharding", "testing", "figures",
+    "experiments", "lrbench", "claims", "verdicts", "provenance",
+)
 
 __all__ = ["simulate", "Trajectory", "landscapes", "noise", "dynamics", "schedules", *_LAZY, "__version__"]
 
