@@ -23,6 +23,7 @@ from . import _validate as V
 
 __all__ = [
     "Schedule",
+    "SymbolicSchedule",
     "constant",
     "step_decay",
     "exponential_decay",
@@ -48,6 +49,46 @@ class Schedule(eqx.Module):
     batch_size: Callable | None = eqx.field(default=None, static=True)
 
 
+class SymbolicSchedule:
+    """A schedule ``k -> η_k`` that also carries its symbolic form ``η(t)``.
+
+    Calling it evaluates the numeric schedule (Python ints, NumPy arrays, traced JAX integers);
+    :meth:`expression` returns the same schedule as a SymPy expression in ``t`` (built lazily; SymPy
+    is imported only then), which :func:`sgd_sde.theory.robbins_monro` decides exactly.
+
+    Args:
+        fn: the numeric schedule.
+        expression: ``t -> SymPy expression`` (``t`` a non-negative integer symbol).
+        description: what it is, for ``repr``.
+    """
+
+    __slots__ = ("_fn", "_expression", "_description")
+
+    def __init__(self, fn: Callable, expression: Callable, description: str):
+        self._fn = fn
+        self._expression = expression
+        self._description = description
+
+    def __call__(self, k):
+        return self._fn(k)
+
+    def expression(self):
+        """The schedule as a SymPy expression in the symbol ``t`` (integer, ≥ 0)."""
+        import sympy as sp
+
+        return self._expression(sp.Symbol("t", integer=True, nonnegative=True))
+
+    def __repr__(self) -> str:
+        return f"SymbolicSchedule({self._description})"
+
+
+def _exact(x: float):
+    """A float as the exact decimal rational it prints as (``0.1 -> 1/10``)."""
+    import sympy as sp
+
+    return sp.Rational(repr(float(x)))
+
+
 def _xp(k):
     return np if isinstance(k, (int, np.integer, np.ndarray)) else jnp
 
@@ -55,21 +96,40 @@ def _xp(k):
 def constant(value: float) -> Callable:
     """``η_k = value``."""
     v = V.positive("value", value)
-    return lambda k: v * _xp(k).ones_like(_xp(k).asarray(k), dtype=float)
+    return SymbolicSchedule(lambda k: v * _xp(k).ones_like(_xp(k).asarray(k), dtype=float),
+                            lambda t: _exact(v), f"constant({v})")
 
 
 def step_decay(init_value: float, boundaries: Sequence[int], factor: float = 0.1) -> Callable:
     """Piecewise constant: multiply by ``factor`` at each step in ``boundaries`` (a finite number of drops).
 
     Raises:
-        ValueError: if ``init_value <= 0``, ``factor`` not in (0, 1], or boundaries not increasing positive ints.
+        ValueError: if ``init_value <= 0``, ``factor`` not in (0, 1] (a factor above 1 would raise the
+            learning rate), or boundaries not increasing positive ints.
+
+    Examples:
+        >>> sched = step_decay(0.1, [100], factor=0.5)
+        >>> round(float(sched(99)), 6), round(float(sched(100)), 6)  # optax: float32
+        (0.1, 0.05)
     """
     v = V.positive("init_value", init_value)
-    f = V.positive("factor", factor)
+    f = V.as_float("factor", factor)
+    if not 0.0 < f <= 1.0:
+        raise ValueError(f"factor must lie in (0, 1] (a decay), got factor={f}")
+    if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
+        raise TypeError(f"boundaries must be a sequence of positive ints, got {type(boundaries).__name__}")
     b = [V.positive_int("boundaries", x) for x in boundaries]
     if any(b2 <= b1 for b1, b2 in zip(b, b[1:])):
         raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
-    return optax.piecewise_constant_schedule(v, {x: f for x in b})
+
+    def expression(t):
+        import sympy as sp
+
+        pieces = [(_exact(v) * _exact(f) ** i, t < x) for i, x in enumerate(b)]
+        return sp.Piecewise(*pieces, (_exact(v) * _exact(f) ** len(b), True))
+
+    return SymbolicSchedule(optax.piecewise_constant_schedule(v, {x: f for x in b}), expression,
+                            f"step_decay({v}, {b}, factor={f})")
 
 
 def exponential_decay(init_value: float, decay_rate: float, transition_steps: int = 1) -> Callable:
@@ -77,7 +137,8 @@ def exponential_decay(init_value: float, decay_rate: float, transition_steps: in
     v = V.positive("init_value", init_value)
     r = V.in_open_interval("decay_rate", decay_rate, 0.0, float("inf"))
     t = V.positive_int("transition_steps", transition_steps)
-    return optax.exponential_decay(v, t, r)
+    return SymbolicSchedule(optax.exponential_decay(v, t, r), lambda s: _exact(v) * _exact(r) ** (s / t),
+                            f"exponential_decay({v}, {r}, {t})")
 
 
 def inverse_power(init_value: float, power: float, offset: float = 1.0) -> Callable:
@@ -88,7 +149,9 @@ def inverse_power(init_value: float, power: float, offset: float = 1.0) -> Calla
     v = V.positive("init_value", init_value)
     p = V.nonnegative("power", power)
     o = V.positive("offset", offset)
-    return lambda k: v / (1.0 + _xp(k).asarray(k) / o) ** p
+    return SymbolicSchedule(lambda k: v / (1.0 + _xp(k).asarray(k) / o) ** p,
+                            lambda t: _exact(v) / (1 + t / _exact(o)) ** _exact(p),
+                            f"inverse_power({v}, {p}, offset={o})")
 
 
 def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Callable:
@@ -96,7 +159,14 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Callable:
     v = V.positive("init_value", init_value)
     n = V.positive_int("decay_steps", decay_steps)
     a = V.nonnegative("alpha", alpha)
-    return optax.cosine_decay_schedule(v, n, a)
+
+    def expression(t):
+        import sympy as sp
+
+        shape = lambda s: _exact(v) * ((1 - _exact(a)) * (1 + sp.cos(sp.pi * s / n)) / 2 + _exact(a))
+        return sp.Piecewise((shape(t), t < n), (shape(n), True))
+
+    return SymbolicSchedule(optax.cosine_decay_schedule(v, n, a), expression, f"cosine({v}, {n}, alpha={a})")
 
 
 def cyclic(high: float, low: float, cycle: int) -> Callable:
@@ -112,7 +182,13 @@ def cyclic(high: float, low: float, cycle: int) -> Callable:
         t = (xp.mod(xp.asarray(k), c) + 1.0) / c
         return (1.0 - t) * hi + t * lo
 
-    return fn
+    def expression(t):
+        import sympy as sp
+
+        u = (t - c * sp.floor(t / c) + 1) / c
+        return (1 - u) * _exact(hi) + u * _exact(lo)
+
+    return SymbolicSchedule(fn, expression, f"cyclic({hi}, {lo}, {c})")
 
 
 def warmup(peak: float, warmup_steps: int, then: Callable | None = None) -> Callable:
@@ -121,13 +197,27 @@ def warmup(peak: float, warmup_steps: int, then: Callable | None = None) -> Call
     p = V.positive("peak", peak)
     w = V.positive_int("warmup_steps", warmup_steps)
 
+    if then is not None and not callable(then):
+        raise TypeError(f"then must be a schedule (callable) or None, got {type(then).__name__}")
+
     def fn(k):
         xp = _xp(k)
         k = xp.asarray(k)
         after = p if then is None else then(xp.maximum(k - w, 0))
         return xp.where(k < w, p * (k + 1.0) / w, after)
 
-    return fn
+    def expression(t):
+        import sympy as sp
+
+        if then is None:
+            after = _exact(p)
+        elif hasattr(then, "expression"):
+            after = then.expression().subs(sp.Symbol("t", integer=True, nonnegative=True), t - w)
+        else:
+            raise TypeError("warmup(then=...) has no symbolic form: pass a schedule from sgd_sde.schedules")
+        return sp.Piecewise((_exact(p) * (t + 1) / w, t < w), (after, True))
+
+    return SymbolicSchedule(fn, expression, f"warmup({p}, {w}, then={then!r})")
 
 
 def increase_batch(init_batch: int, boundaries: Sequence[int], factor: int = 5, max_batch: int | None = None) -> Callable:

@@ -138,3 +138,15 @@ def test_covariance_alignment_matches_dense(problem):
         np.testing.assert_allclose(out["cos_cov_hessian"], cos(C, H), rtol=1e-8)
         np.testing.assert_allclose(out["cos_fisher_hessian"], cos(F, H), rtol=1e-8)
         np.testing.assert_allclose(out["hessian_fro"], np.linalg.norm(H), rtol=1e-8)
+
+
+def test_non_finite_data_raises_value_error_not_linalg_error():
+    """NaN data used to reach NumPy's eigensolver and fail there with LinAlgError."""
+    loss = lambda p, x, t: 0.5 * jnp.sum(x * p**2) + 0.0 * t
+    X = np.abs(np.random.default_rng(0).standard_normal((12, 3)))
+    X[5, 1] = np.nan
+    for fn in (lambda: measure.hessian_top_eigs(loss, jnp.ones(3), X, np.zeros(12), k=1),
+               lambda: measure.hessian_trace(loss, jnp.ones(3), X, np.zeros(12), key=jax.random.key(0)),
+               lambda: measure.keskar_sharpness(loss, jnp.ones(3), X, np.zeros(12))):
+        with pytest.raises(ValueError, match="X must contain only finite"):
+            fn()

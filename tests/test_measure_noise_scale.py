@@ -91,3 +91,17 @@ def test_bad_inputs():
         measure.two_batch_noise_scale(loss, jnp.zeros(2), X, jnp.zeros(10), key=0, b_small=2, b_big=4)
     with pytest.raises(ValueError, match="max_hvp_examples"):
         measure.gradient_noise_stats(loss, jnp.zeros(2), X, jnp.zeros(10), max_hvp_examples=0)
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_non_finite_data_raises_naming_it(where):
+    """NaN in the data used to give all-NaN statistics and b_simple = inf without a word."""
+    loss = lambda p, x, t: jnp.dot(p, x) * t
+    X, y = np.ones((10, 2)), np.ones(10)
+    (X if where == "X" else y)[3] = np.nan
+    with pytest.raises(ValueError, match=f"{where} must contain only finite"):
+        measure.gradient_noise_stats(loss, jnp.zeros(2), X, y)
+    with pytest.raises(ValueError, match=f"{where} must contain only finite"):
+        measure.two_batch_noise_scale(loss, jnp.zeros(2), X, y, key=jax.random.key(0), b_small=2, b_big=4)
+    with pytest.raises(ValueError, match="params must contain only finite"):
+        measure.gradient_noise_stats(loss, jnp.array([0.0, np.inf]), np.ones((10, 2)), np.ones(10))

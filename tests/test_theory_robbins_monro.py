@@ -113,3 +113,21 @@ def test_quadratic_second_moment_bad_input():
         theory.quadratic_second_moment([-0.1], 1.0, 0.0)
     with pytest.raises(ValueError, match="noise_var must be >= 0"):
         theory.quadratic_second_moment([0.1], -1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "schedule, undefined, negative",
+    [
+        ("1/t", (0,), ()),  # η_0 = 1/0: steps start at t = 0
+        ("1/log(t+1)", (0,), ()),
+        ("1/(t-40)", (40,), None),  # a pole past the first checked steps is found too
+        ("(t-3)/(t^2+1)", (), (0, 1, 2)),
+        ("sqrt(t-1)/(t+1)^2", (0,), ()),  # complex at t = 0
+    ],
+)
+def test_undefined_or_negative_steps_are_flagged(schedule, undefined, negative):
+    r = theory.robbins_monro(schedule)
+    assert r.undefined_at == undefined
+    assert r.negative_at == negative if negative is not None else r.negative_at[:3] == (0, 1, 2)
+    assert r.satisfied is False and "not a learning-rate schedule" in r.reason
+    assert theory.robbins_monro("1/(t+1)").undefined_at == ()

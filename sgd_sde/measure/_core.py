@@ -24,11 +24,18 @@ __all__ = ["Objective", "objective", "check_data"]
 
 
 def check_data(X, y, *, name_x: str = "X", name_y: str = "y") -> int:
-    """Check ``X`` and ``y`` share a non-empty leading axis; return ``N``."""
-    if not hasattr(X, "shape") or len(X.shape) < 1:
-        raise ValueError(f"{name_x} must be an array with a leading example axis, got {type(X).__name__}")
-    if not hasattr(y, "shape") or len(y.shape) < 1:
-        raise ValueError(f"{name_y} must be an array with a leading example axis, got {type(y).__name__}")
+    """Check ``X`` and ``y``: numeric, finite (no NaN/inf), with a shared non-empty leading axis;
+    return ``N``.
+
+    Raises:
+        TypeError: on non-numeric data.
+        ValueError: on non-finite values, a missing example axis or mismatched lengths.
+    """
+    for name, a in ((name_x, X), (name_y, y)):
+        if not hasattr(a, "shape") or len(a.shape) < 1:
+            raise ValueError(f"{name} must be an array with a leading example axis, got {type(a).__name__}")
+    V.finite_array(name_x, X)  # same check as the landscapes' data (NaN/inf, dtype)
+    V.finite_array(name_y, y)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"{name_x} and {name_y} must have the same number of examples, got {X.shape[0]} and {y.shape[0]}")
     if X.shape[0] == 0:
@@ -122,6 +129,8 @@ class Objective:
         theta, unravel = ravel_pytree(params)
         if not jnp.issubdtype(theta.dtype, jnp.floating):
             raise TypeError(f"params must have floating-point leaves, got dtype {theta.dtype}")
+        if not bool(np.all(np.isfinite(V.concrete("params", theta)))):
+            raise ValueError("params must contain only finite values (no NaN/inf)")
         self.theta = theta
         self.unravel = unravel
         self.spec = _spec(params)

@@ -53,8 +53,12 @@ class RobbinsMonroResult:
         tends_to_zero: ``η_t → 0`` (``None``: undecided).
         sum_diverges: ``Σ η_t = ∞`` (``None``: undecided).
         sum_squares_converges: ``Σ η_t² < ∞`` (``None``: undecided).
-        satisfied: all three hold (``True``), one fails (``False``), otherwise ``None``.
+        satisfied: all three hold and ``η_t`` is a valid learning rate at every step (``True``),
+            one fails or some ``η_t`` is undefined or negative (``False``), otherwise ``None``.
         reason: a sentence saying why.
+        undefined_at: steps ``t ≥ 0`` where ``η_t`` is undefined (division by zero, log of 0, a
+            complex value), e.g. ``(0,)`` for ``"1/t"``: steps start at ``t = 0``.
+        negative_at: steps where ``η_t < 0``.
     """
 
     schedule: Any
@@ -63,6 +67,8 @@ class RobbinsMonroResult:
     sum_squares_converges: bool | None
     satisfied: bool | None
     reason: str
+    undefined_at: tuple[int, ...] = ()
+    negative_at: tuple[int, ...] = ()
 
 
 def _combine(flags) -> bool | None:
@@ -191,12 +197,54 @@ def _eventually_positive(expr, t) -> bool:
     return False
 
 
+# Steps checked one by one for undefined or negative values (every t < _FIRST_STEPS, plus the
+# non-negative integer singularities SymPy finds); the tail t ≥ K is covered by the limit analysis.
+_FIRST_STEPS = 32
+
+
+def _invalid_steps(expr, t) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(undefined, negative)``: steps ``t ≥ 0`` where ``η_t`` is undefined (±∞, NaN, complex) or < 0."""
+    import sympy as sp
+
+    candidates = set(range(_FIRST_STEPS))
+    try:
+        sing = sp.singularities(expr, t)
+        if isinstance(sing, sp.FiniteSet):
+            for x in sing:
+                if x.is_integer and x.is_nonnegative and x < 10**6:
+                    candidates.add(int(x))
+    except Exception:  # noqa: BLE001 — singularities() is a helper here; the first steps are always checked
+        pass
+    undefined, negative = [], []
+    for k in sorted(candidates):
+        v = expr.subs(t, k)
+        if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or v.is_extended_real is False or v.is_finite is False:
+            undefined.append(k)
+        elif v.is_extended_real and v.is_negative:
+            negative.append(k)
+    return tuple(undefined), tuple(negative)
+
+
 def _as_expression(schedule):
     import sympy as sp
 
     from ._parse import parse_schedule
 
     t = sp.Symbol("t", integer=True, nonnegative=True)
+    from ..schedules import Schedule
+
+    if isinstance(schedule, Schedule):
+        if schedule.lr is None:
+            raise TypeError("schedule is a Schedule without an lr schedule (lr=None); nothing to decide")
+        schedule = schedule.lr
+    if callable(schedule) and not isinstance(schedule, sp.Basic):
+        expression = getattr(schedule, "expression", None)
+        if expression is None:
+            raise TypeError(
+                f"schedule must be a str, a number, a SymPy expression or a schedule from sgd_sde.schedules "
+                f"(which carries its symbolic form), got a callable without one ({type(schedule).__name__})"
+            )
+        schedule = expression()
     if isinstance(schedule, str):
         return parse_schedule(schedule), t
     if isinstance(schedule, Fraction):
@@ -212,10 +260,16 @@ def _as_expression(schedule):
 def robbins_monro(schedule) -> RobbinsMonroResult:
     r"""Decide the Robbins–Monro conditions for a learning-rate schedule ``η_t`` (``t = 0, 1, …``).
 
+    Steps start at ``t = 0``: a schedule undefined there (``"1/t"``: ``η_0 = 1/0``) or at any later
+    step, or negative at some step, is not a learning-rate schedule, and the result says so
+    (``undefined_at`` / ``negative_at``, ``satisfied=False``) whatever its tail does.
+
     Args:
-        schedule: a SymPy expression in a symbol named ``t``, a number (constant schedule), or a
+        schedule: a SymPy expression in a symbol named ``t``, a number (constant schedule), a
             string such as ``"0.5/(t+10)^0.75"`` (allowed: numbers, ``t``, ``pi``, ``e``,
-            ``+ - * / ^ **``, parentheses, and ``exp log ln sqrt floor ceil min max abs sin cos``).
+            ``+ - * / ^ **``, parentheses, and ``exp log ln sqrt floor ceil min max abs sin cos``),
+            a schedule from :mod:`sgd_sde.schedules` (e.g. ``inverse_power(0.5, 0.75)``; its
+            symbolic form is used) or a :class:`sgd_sde.schedules.Schedule` (its ``lr``).
 
     Returns:
         :class:`RobbinsMonroResult` with tri-state flags ``tends_to_zero``, ``sum_diverges``,
@@ -224,10 +278,17 @@ def robbins_monro(schedule) -> RobbinsMonroResult:
     Raises:
         ValueError: if the string is not in the whitelist grammar (e.g. ``"__import__('os')"``,
             ``"t.__class__"``, ``"exec(...)"``).
-        TypeError: if ``schedule`` is neither a string, a number nor a SymPy expression.
+        TypeError: if ``schedule`` is neither a string, a number, a SymPy expression nor a
+            schedule with a symbolic form.
 
     Examples:
         >>> robbins_monro("1/(t+1)").satisfied
+        True
+        >>> r = robbins_monro("1/t")  # η_0 = 1/0
+        >>> r.satisfied, r.undefined_at
+        (False, (0,))
+        >>> from sgd_sde.schedules import inverse_power
+        >>> robbins_monro(inverse_power(0.5, 0.75)).satisfied
         True
         >>> r = robbins_monro("0.1/(t+1)^0.5")
         >>> (r.sum_diverges, r.sum_squares_converges, r.satisfied)
@@ -246,6 +307,25 @@ def robbins_monro(schedule) -> RobbinsMonroResult:
     if others:
         names = ", ".join(sorted(str(s) for s in others))
         return RobbinsMonroResult(expr, None, None, None, None, f"undecided: the schedule depends on parameters {names}")
+    undefined, negative = _invalid_steps(expr, t)
+    result = _decide(expr, t)
+    if not (undefined or negative):
+        return result
+    steps = lambda ks: ", ".join(map(str, ks[:8])) + (", …" if len(ks) > 8 else "")
+    parts = []
+    if undefined:
+        parts.append(f"η_t is undefined at t = {steps(undefined)} (steps start at t = 0)")
+    if negative:
+        parts.append(f"η_t < 0 at t = {steps(negative)}")
+    return RobbinsMonroResult(expr, result.tends_to_zero, result.sum_diverges, result.sum_squares_converges, False,
+                              "not a learning-rate schedule: " + "; ".join(parts) + f" (tail: {result.reason})",
+                              undefined, negative)
+
+
+def _decide(expr, t) -> RobbinsMonroResult:
+    """The three tail conditions of ``expr`` (no parameters other than ``t``)."""
+    import sympy as sp
+
     try:
         eventual, slack = _eventual(expr, t)
     except _Undecided as err:
