@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from .io import load_arrays, save_arrays
+from .io import arrays_equal, load_arrays, save_arrays
 
 __all__ = ["Trajectory"]
 
 _SAVED_PREFIX = "saved__"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Trajectory:
     """An ensemble run.
 
@@ -25,7 +25,13 @@ class Trajectory:
         times: SDE time of each save (``Σ lr`` over the steps before it; SVAG: ``Σ lr / l``).
         diverged: ``(P,)`` bool, particles that went non-finite or beyond the bound.
         divergence_step: ``(P,)`` int, the step at which each particle diverged (−1 if it did not).
-        metadata: config, key, versions (JSON-serialisable).
+        metadata: config, key, versions (JSON-serialisable); a loaded Trajectory also has the
+            ``provenance`` recorded when it was saved.
+
+    Two Trajectories are equal (``==``) when every array is equal — same dtype, shape and values,
+    NaN equal to NaN in the same place — and their metadata are equal apart from ``provenance``
+    (which records who saved a result and when, not what it is). So ``Trajectory.load(p) == traj``
+    after ``traj.save(p)``. Trajectories are not hashable.
     """
 
     theta: np.ndarray
@@ -48,26 +54,47 @@ class Trajectory:
             f"saved=[{obs}])"
         )
 
-    def save(self, path) -> None:
-        """Write ``<path>.npz`` and ``<path>.json`` atomically (no pickle)."""
-        arrays = {
-            "theta": self.theta,
-            "steps": self.steps,
-            "times": self.times,
-            "diverged": self.diverged,
-            "divergence_step": self.divergence_step,
-        }
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"theta": self.theta, "steps": self.steps, "times": self.times, "diverged": self.diverged,
+                  "divergence_step": self.divergence_step}
         for name, value in self.saved.items():
             arrays[_SAVED_PREFIX + name] = value
-        save_arrays(path, arrays, {"kind": "sgd_sde.Trajectory", **self.metadata})
+        return arrays
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Trajectory):
+            return NotImplemented
+        strip = lambda m: {k: v for k, v in m.items() if k != "provenance"}  # noqa: E731
+        return arrays_equal(self._arrays(), other._arrays()) and strip(self.metadata) == strip(other.metadata)
+
+    __hash__ = None
+
+    def save(self, path):
+        """Write one checked file ``<path>.npz`` atomically (arrays, metadata and provenance; no pickle).
+
+        The metadata gets ``provenance`` (:func:`sgd_sde.provenance.provenance` of the run's
+        settings — the metadata less ``versions`` and ``key`` — and its ``key``) unless it has one.
+
+        Returns:
+            the path written.
+        """
+        from .provenance import provenance
+
+        meta = dict(self.metadata)
+        if "provenance" not in meta:
+            settings = {k: v for k, v in meta.items() if k not in ("versions", "key")}
+            meta["provenance"] = provenance(settings, key=meta.get("key"))
+        return save_arrays(path, self._arrays(), {"kind": "sgd_sde.Trajectory", **meta})
 
     @classmethod
     def load(cls, path) -> Trajectory:
-        """Read what :meth:`save` wrote (``allow_pickle=False``).
+        """Read what :meth:`save` wrote (``allow_pickle=False``), checking its digest.
 
         Raises:
-            FileNotFoundError: if a file is missing.
-            ValueError: if the files are corrupt or not a saved Trajectory.
+            FileNotFoundError: if the file is missing.
+            ValueError: naming the file, if it is corrupt, does not match its digest, is an old
+                unchecked two-file pair (see :func:`sgd_sde.io.load_arrays`), or is not a saved
+                Trajectory.
         """
         arrays, meta = load_arrays(path)
         if meta.get("kind") != "sgd_sde.Trajectory":

@@ -11,6 +11,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from sgd_sde import measure, schedules
+from sgd_sde.io import load_bundle, save_bundle
 from sgd_sde.networks import MLP, SWA, TrainResult, load_dataset, make_optimizer, probes, swa_update, train
 
 
@@ -53,7 +54,8 @@ def test_killed_and_resumed_run_gives_identical_parameters(small, tmp_path):
     ck = tmp_path / "ck"
     with pytest.raises(Killed):
         train(jax.random.key(1), model, small, checkpoint=ck, **{**kw, "probes": [probes.distance(), killer]})
-    assert json.loads((tmp_path / "ck.json").read_text())["step"] == 10  # last checkpoint before the kill
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]  # one file: nothing to tear
+    assert load_bundle(tmp_path / "ck")[1]["step"] == 10  # last checkpoint before the kill
     resumed = train(jax.random.key(1), model, small, checkpoint=ck, **{**kw, "probes": [probes.distance(), lambda *a: {}]})
     assert resumed.metadata["resumed_from"] == 10
     np.testing.assert_array_equal(flat(resumed.model), flat(full.model))
@@ -64,6 +66,77 @@ def test_killed_and_resumed_run_gives_identical_parameters(small, tmp_path):
     # a checkpoint from another configuration is refused, naming the argument
     with pytest.raises(ValueError, match="checkpoint"):
         train(jax.random.key(2), model, small, checkpoint=ck, **kw)
+
+
+def test_torn_or_mismatched_checkpoint_is_refused_never_resumed(small, tmp_path):
+    """The issue's reproduction: step-20 weights beside step-10 metadata resumed "from step 10" and
+    ended up to 0.6 away from the uninterrupted run. Every such state must now raise a ValueError
+    naming the file and what does not match."""
+    kw = dict(n_steps=30, batch_schedule=32, probe_every=10, progress=False)
+    model = MLP(small.input_shape, 10, (16,), key=jax.random.key(0))
+    ck10, ck20 = tmp_path / "ck10", tmp_path / "ck20"
+    _killed_at(model, small, ck10, 20, kw)  # last checkpoint: step 10
+    _killed_at(model, small, ck20, 30, kw)  # last checkpoint: step 20
+    a10, m10 = load_bundle(ck10)
+    a20, m20 = load_bundle(ck20)
+    assert (m10["step"], m20["step"]) == (10, 20)
+
+    def refused(arrays, meta, match, legacy=False):
+        path = tmp_path / "bad"
+        for p in tmp_path.glob("bad*"):
+            p.unlink()
+        if legacy:  # the old two-file format: arrays in .npz, metadata in .json, no digest
+            np.savez(tmp_path / "bad.npz", **arrays)
+            (tmp_path / "bad.json").write_text(json.dumps(meta))
+        else:
+            save_bundle(path, arrays, meta)
+        with pytest.raises(ValueError, match=match) as err:
+            train(jax.random.key(1), model, small, checkpoint=path, **kw)
+        assert "bad.npz" in str(err.value)
+
+    # step-20 arrays with step-10 metadata (the torn pair of the issue, now inside one file)
+    refused(a20, m10, "step in its metadata")
+    # ... also with the step array rewritten: the history (probed at 20) contradicts step 10
+    refused({**a20, "step": np.asarray(10)}, m10, "history")
+    # ... and the old two-file format, which cannot be checked, is never resumed
+    refused(a20, m10, "old two-file format", legacy=True)
+    (tmp_path / "bad.npz").unlink()
+    with pytest.raises(ValueError, match="torn two-file result"):  # a lone old .json
+        train(jax.random.key(1), model, small, checkpoint=tmp_path / "bad", **kw)
+    # a bundle whose arrays were changed after the digest was taken
+    (tmp_path / "bad.json").unlink()
+    save_bundle(tmp_path / "bad", a10, m10)
+    _swap_member(tmp_path / "bad.npz", "carry__00000.npy", a20["carry__00000"])  # step-20 weights
+    with pytest.raises(ValueError, match="digest"):
+        train(jax.random.key(1), model, small, checkpoint=tmp_path / "bad", **kw)
+
+
+def _killed_at(model, data, ck, step, kw):
+    class Killed(Exception):
+        pass
+
+    def killer(model, state, data, s):
+        if s == step:
+            raise Killed
+        return {}
+
+    with pytest.raises(Killed):
+        train(jax.random.key(1), model, data, checkpoint=ck, probes=[killer], **kw)
+
+
+def _swap_member(npz, member, value):
+    """Rewrite one array inside an ``.npz`` without touching the others (a tampered file)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(npz) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(value))
+    members[member] = buf.getvalue()
+    with zipfile.ZipFile(npz, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
 
 
 def test_history_probes_and_save_load(small, tmp_path):
@@ -86,6 +159,8 @@ def test_history_probes_and_save_load(small, tmp_path):
     out.save(tmp_path / "run")
     back = TrainResult.load(tmp_path / "run", like=model)
     np.testing.assert_array_equal(flat(back.model), flat(out.model))
+    assert back == out and "provenance" in back.metadata  # meaningful equality (arrays, tree, metadata)
+    assert back != logt
     assert set(back.history) == set(h)
     with pytest.raises(ValueError, match="TrainResult"):
         from sgd_sde.io import save_arrays

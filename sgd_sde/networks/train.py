@@ -34,7 +34,6 @@ import numpy as np
 import optax
 
 from .. import _validate as V
-from ..io import paths_for
 from ._plan import Plan, batch_sizes, learning_rates, steps_for_epochs
 from .datasets import Dataset
 from .models import AbstractModel, cross_entropy
@@ -205,6 +204,45 @@ def _boundaries(n_steps, sizes, probe_every, checkpoint_every):
     return sorted(c for c in cuts if 0 <= c <= n_steps)
 
 
+def _state_policy(lr_schedule):
+    """``(policy, base)`` for a state-based policy (``init``/``update``/``base``), else ``(None, lr_schedule)``."""
+    if all(hasattr(lr_schedule, a) for a in ("init", "update", "base", "monitor")):
+        return lr_schedule, lr_schedule.base
+    return None, lr_schedule
+
+
+class _LRControl:
+    """Host-side scale of a state-based policy, updated from the monitored history entry at each
+    probe point after step 0 (replayed from the history on resume, so a resumed run continues exactly)."""
+
+    def __init__(self, policy, history):
+        self.policy, self.state = policy, policy.init() if policy is not None else None
+        self.scale = 1.0
+        if policy is not None:
+            for step, value in zip(history.get("step", []), history.get(policy.monitor, [])):
+                if int(step) > 0:
+                    self.state = policy.update(self.state, float(value))
+            self.scale = float(self.state.scale)
+
+    def observe(self, history):
+        if self.policy is None:
+            return
+        if self.policy.monitor not in history:
+            raise ValueError(f"lr_schedule monitors {self.policy.monitor!r}, which no probe writes; history has {sorted(history)}")
+        self.state = self.policy.update(self.state, float(history[self.policy.monitor][-1]))
+        self.scale = float(self.state.scale)
+
+
+def _first_divergence(losses, start, threshold):
+    """``(step, criterion)`` of the first non-finite loss or loss above ``threshold`` in a chunk, else ``(-1, None)``."""
+    finite = np.isfinite(losses)
+    bad = ~finite if threshold is None else ~finite | (np.where(finite, losses, 0.0) > threshold)
+    if not bad.any():
+        return -1, None
+    i = int(np.flatnonzero(bad)[0])
+    return start + i, "non-finite loss" if not finite[i] else f"loss {losses[i]:.3g} > divergence_loss={threshold:g}"
+
+
 def _digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
@@ -235,6 +273,7 @@ def train(
     checkpoint_every: int | None = None,
     state=None,
     progress: bool = True,
+    divergence_loss: float | None = 1e3,
 ) -> TrainResult:
     r"""Train ``model`` on ``data`` with minibatch SGD/Adam; return the final model and a history.
 
@@ -260,11 +299,16 @@ def train(
         probe_every: steps between probe points, or an explicit list of steps (e.g.
             ``np.unique(np.geomspace(1, n_steps, 30).astype(int))`` for a log-time axis); default:
             only start and end.
-        checkpoint: path stem for an atomic checkpoint (``.npz`` + ``.json``); if it exists and was
-            written by the same configuration the run resumes from it.
+        checkpoint: path stem for an atomic checkpoint (one checked ``.npz``, metadata inside); if
+            it exists and was written by the same configuration the run resumes from it; one that
+            is corrupt, torn or inconsistent with its step is refused.
         checkpoint_every: steps between checkpoints (default: ``probe_every``, else only the end).
         state: initial batch-norm statistics (default ``model.init_state()``).
         progress: show a tqdm progress bar.
+        divergence_loss: a minibatch loss above this flags the run as diverged (besides a
+            non-finite loss); ``None``: only non-finite losses count. The default 1e3 is ~430× the
+            cross-entropy at chance for 10 classes (ln 10): logits of order 10³ on wrong classes.
+            The first such step is ``diverged_step``; ``metadata["divergence"]`` says which criterion.
 
     Returns:
         :class:`TrainResult`.
@@ -309,7 +353,9 @@ def train(
         bad = np.flatnonzero(sizes % g)
         if bad.size:
             raise ValueError(f"batch_schedule must give multiples of the ghost batch size {g}, got {sizes[bad[0]]} at step {bad[0]}")
+    state_policy, lr_schedule = _state_policy(lr_schedule)  # state-based policies (sgd_sde.lrbench.plateau)
     lrs = learning_rates(lr_schedule, n_steps)
+    divergence_loss = None if divergence_loss is None else V.positive("divergence_loss", divergence_loss)
     opt = make_optimizer(optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, clip_norm=clip_norm)
     if swa is not None and not isinstance(swa, SWA):
         raise TypeError(f"swa must be an SWA(...) or None, got {type(swa).__name__}")
@@ -345,6 +391,8 @@ def train(
         "clip_norm": clip_norm, "swa": dataclasses.asdict(swa) if swa else None,
         "model": type(model).__name__, "shapes": [list(np.shape(x)) for x in jax.tree_util.tree_leaves(params0)],
     }
+    if state_policy is not None:
+        config["lr_state_policy"] = repr(state_policy)
 
     # ------------------------------------------------------------------ state and resume
     carry = (params0, bn_state0, opt.init(params0), params0 if swa else None, jnp.zeros((), jnp.int32))
@@ -353,9 +401,9 @@ def train(
     ckpt = None
     if checkpoint is not None:
         ckpt = Path(checkpoint)
-        npz, js = paths_for(ckpt)
-        if npz.exists() and js.exists():
-            carry, history, start, pending, diverged = _load_checkpoint(ckpt, carry, config)
+        resumed = _load_checkpoint(ckpt, carry, config)  # None: no checkpoint yet; refuses a mismatched one
+        if resumed is not None:
+            carry, history, start, pending, diverged = resumed
 
     plan = Plan(key, N, sizes)
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
@@ -364,13 +412,14 @@ def train(
     cuts = sorted(set(_boundaries(n_steps, sizes, probe_every, checkpoint_every)) | probe_list)
     probe_points = {0, n_steps} | probe_list | (set(range(0, n_steps, probe_every)) if probe_every else set())
     ckpt_points = {n_steps} | (set(range(0, n_steps, checkpoint_every)) if checkpoint_every else set())
-    one = jnp.ones((), jnp.float32)
+    lr_ctl = _LRControl(state_policy, history if start > 0 else {})  # scale of a state-based policy (1 otherwise)
+    why = "restored from checkpoint" if diverged >= 0 else None
 
     def do_probes(step, carry):
         params, bn_state, opt_state, swa_avg, swa_n = carry
         cur = eqx.combine(params, static)
         ts = TrainState(bn_state, opt_state, model, eqx.combine(swa_avg, static) if swa is not None and int(swa_n) > 0 else None,
-                        step, int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]), int(sizes[max(step - 1, 0)]))
+                        step, int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]) * lr_ctl.scale, int(sizes[max(step - 1, 0)]))
         row = {"step": step, "epoch": ts.epoch, "lr": ts.lr, "batch_size": ts.batch_size,
                "train_loss": float(np.mean(pending)) if pending else float("nan")}
         for name, p in named:
@@ -395,16 +444,17 @@ def train(
             if b <= start:
                 continue
             idx = jnp.asarray(plan.indices(a, b))
-            carry, losses = run(carry, X, Y, idx, jnp.arange(a, b), jnp.asarray(flags[a:b]), one)
+            carry, losses = run(carry, X, Y, idx, jnp.arange(a, b), jnp.asarray(flags[a:b]), jnp.asarray(lr_ctl.scale, jnp.float32))
             losses = np.asarray(losses)
             pending.extend(losses.tolist())
-            if diverged < 0 and not np.all(np.isfinite(losses)):
-                diverged = a + int(np.flatnonzero(~np.isfinite(losses))[0])
+            if diverged < 0:
+                diverged, why = _first_divergence(losses, a, divergence_loss)
             if bar is not None:
                 bar.update(b - a)
                 bar.set_postfix(loss=f"{float(np.mean(losses)):.4f}")
             if b in probe_points:
                 do_probes(b, carry)
+                lr_ctl.observe(history)
             if b in ckpt_points and ckpt is not None:
                 _save_checkpoint(ckpt, carry, history, b, config, diverged, pending)
     finally:
@@ -417,7 +467,8 @@ def train(
         swa_model = eqx.combine(swa_avg, static)
         swa_state = bn_update(swa_model, bn_state, data.x_train, batch_size=swa.bn_batch_size)
     hist = {k: np.stack(v) for k, v in history.items()}
-    meta = {"config": config, "wall_time_s": time.perf_counter() - t0, "resumed_from": start, "jax": jax.__version__, "swa_count": int(swa_n)}
+    meta = {"config": config, "wall_time_s": time.perf_counter() - t0, "resumed_from": start, "jax": jax.__version__, "swa_count": int(swa_n),
+            "divergence": {"step": diverged, "criterion": why, "divergence_loss": divergence_loss}}
     return TrainResult(final, bn_state, hist, swa_model, swa_state, diverged, meta)
 
 
