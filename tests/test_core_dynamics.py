@@ -61,22 +61,32 @@ def test_langevin_samples_the_gibbs_law():
 
 
 def test_diffrax_heun_matches_ou_moments():
-    """The same SDE handed to diffrax (Heun, 4 substeps of h = 0.025). For dX = −λX dt + g dW
+    """The same SDE handed to diffrax (Heun, one step of h = 0.1 per SGD step). For dX = −λX dt + g dW
     (additive noise) Heun's map is X' = a X + (1 − λh/2) g ΔW with a = 1 − λh + (λh)²/2, so after
-    n steps Var X = (1 − λh/2)² g² h (1 − a^{2n})/(1 − a²) exactly; g² = η/B here. The simulated
-    variance must lie within 4 SE (relative SE sqrt(2/P)) of it; it is also within 0.3% of the
-    SDE's (η/B)/(2λ)(1 − e^{−2λt}), checked as a number, not a tolerance."""
+    n steps Var X = (1 − λh/2)² g² h (1 − a^{2n})/(1 − a²) exactly; g² = η/B here. Euler's map
+    X' = b X + g ΔW, b = 1 − λh, gives g² h (1 − b^{2n})/(1 − b²) instead: at λh = 0.2 the two are
+    12% apart, 12 SE at P = 20 000 (relative SE of a Gaussian sample variance sqrt(2/P) = 1%), so
+    the 4-SE check below tells them apart. Mutation kept in the test: the same check run with
+    diffrax.Euler() must miss Heun's value by more than 6 SE (it did, by 11 SE)."""
     lam, lr, B = 2.0, 0.1, 1
-    n_steps, P, sub = 20, 4000, 4
-    t = simulate(jax.random.key(4), Quadratic(np.eye(1) * lam), DiffraxSDE(lr, B, solver=diffrax.Heun(), substeps=sub),
-                 jnp.zeros(1), noise=Isotropic(1.0), n_steps=n_steps, n_particles=P, observables=("theta",))
+    n_steps, P, sub = 20, 20_000, 1
     h, n, g2 = lr / sub, n_steps * sub, lr / B
-    a = 1 - lam * h + (lam * h) ** 2 / 2
+    a, b = 1 - lam * h + (lam * h) ** 2 / 2, 1 - lam * h
     heun = (1 - lam * h / 2) ** 2 * g2 * h * (1 - a ** (2 * n)) / (1 - a * a)
+    euler = g2 * h * (1 - b ** (2 * n)) / (1 - b * b)
     sde = g2 / (2 * lam) * (1 - np.exp(-2 * lam * n_steps * lr))
-    assert heun == pytest.approx(sde, rel=3e-3)
-    v, se = _var_se(t.theta[:, 0].astype(np.float64))
+    assert heun == pytest.approx(sde, rel=0.015) and euler == pytest.approx(sde * 1.111, rel=1e-3)  # O(h²) vs O(h)
+    assert (euler - heun) / (heun * np.sqrt(2 / P)) > 10  # the design separates the schemes
+
+    def variance(solver):
+        t = simulate(jax.random.key(4), Quadratic(np.eye(1) * lam), DiffraxSDE(lr, B, solver=solver, substeps=sub),
+                     jnp.zeros(1), noise=Isotropic(1.0), n_steps=n_steps, n_particles=P, observables=("theta",))
+        return _var_se(t.theta[:, 0].astype(np.float64))
+
+    v, se = variance(diffrax.Heun())
     assert abs(v - heun) < 4 * se
+    v_euler, se_euler = variance(diffrax.Euler())  # the wrong scheme fails the same check
+    assert abs(v_euler - heun) > 6 * se_euler and abs(v_euler - euler) < 4 * se_euler
     with pytest.raises(ValueError, match="Gaussian"):
         simulate(jax.random.key(4), Quadratic(np.eye(1)), DiffraxSDE(lr, B), jnp.zeros(1),
                  noise=HeavyTailed(1.5), n_steps=2)
