@@ -37,12 +37,25 @@ def test_sqrt_rule_shrinks_the_spread_of_slopes(result):
 
 
 def test_regime_adaptation_recovers_distance(result):
-    # at a fixed sample budget the largest batch gets K B0/B updates and falls short; matching the number of
-    # updates gives it (under the sqrt rule) at least the distance of the smallest batch at the budget
+    """H3 (papers/hoffer-2017.md): at a fixed sample budget the largest batch gets K·B0/B updates and
+    falls short; matching the number of updates (K) recovers distance, but under the sqrt rule only
+    partly — the largest batch still ends short of the smallest batch's distance at K. Both are
+    paired comparisons over the same particles (shared landscape, starts and noise), each mean
+    difference > 3 of its SEs (measured: 5.1 and 6.8 SE at this size). Mutation tried: a
+    regime_adaptation whose "matched_updates" is the budget distance (the old assertion compared
+    that number with itself and passed) fails the first check."""
     ra = result.regime_adaptation()
     i = result.rules.index("sqrt")
-    assert ra["fixed_epochs"][i, -1] < ra["matched_updates"][i, -1]
-    assert ra["fixed_epochs"][i, 0] == ra["matched_updates"][i, 0]
+    k, b0, b = int(result.steps[-1]), int(result.batch_sizes[0]), int(result.batch_sizes[-1])
+    at = lambda step: int(np.argmin(np.abs(result.steps - step)))
+    budget, matched = result.distances[i, -1, at(k * b0 // b)], result.distances[i, -1, at(k)]
+    small = result.distances[i, 0, at(k)]  # the smallest batch at K updates (its budget is K)
+    np.testing.assert_allclose([ra["fixed_epochs"][i, -1], ra["matched_updates"][i, -1], ra["fixed_epochs"][i, 0]],
+                               [budget.mean(), matched.mean(), small.mean()], rtol=1e-6)
+    se = lambda d: float(np.std(d, ddof=1) / np.sqrt(d.size))
+    gain, shortfall = matched - budget, small - matched
+    assert gain.mean() > 3 * se(gain), (gain.mean(), se(gain))
+    assert shortfall.mean() > 3 * se(shortfall), (shortfall.mean(), se(shortfall))
 
 
 def test_save_load_roundtrip(result, tmp_path):
