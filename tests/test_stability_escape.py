@@ -24,7 +24,7 @@ def test_quadrature_matches_anchor_and_kramers_is_low(T):
     """Library code end to end: the barrier and curvatures come from the DoubleWell landscape,
     Kramers' time from sgd_sde.theory.kramers_time, the exact time from the quadrature; both must
     hit the published anchors (theory-anchors.md §5) to 0.006. Mutations tried (on a copy of
-    kramers_time): dropping the 2π moves τ_K by ≥ 45, and e^{ΔV/2T} for e^{ΔV/T} by ≥ 40; both fail."""
+    kramers_time): dropping the 2π moves τ_K by ≥ 45, and e^{ΔV/2T} for e^{ΔV/T} by ≥ 38; both fail."""
     from sgd_sde import theory
 
     well = DoubleWell()
