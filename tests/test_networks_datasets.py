@@ -72,6 +72,85 @@ def test_npz_and_cifar_binary(tmp_path):
     assert ds.x_train.shape == (15, 3, 32, 32) and ds.x_test.shape == (2, 3, 32, 32)
 
 
+def _pattern(n, c, h, w):
+    """uint8 images whose value encodes (example, channel, row, column): any transposition,
+    channel swap or reordering of examples changes it."""
+    i, k, r, q = np.meshgrid(np.arange(n), np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    return ((i * 53 + k * 101 + r * 7 + q * 3) % 256).astype(np.uint8)  # (n, c, h, w)
+
+
+def test_cifar_binary_values_channel_order_and_labels(tmp_path):
+    """CIFAR-10 binary record: 1 label byte, then the 1024 red, 1024 green, 1024 blue bytes, each
+    channel row-major (Krizhevsky 2009, the data set's web page). The loader must return exactly
+    pixel/255 at [n, channel, row, column] with the label of the same record."""
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    images, labels = {}, {}
+    for j, (name, n) in enumerate([(f"data_batch_{i}.bin", 2) for i in range(1, 6)] + [("test_batch.bin", 3)]):
+        x = np.roll(_pattern(n, 3, 32, 32), j, axis=0) + np.uint8(j)
+        y = (np.arange(n) * 3 + j) % 10
+        rec = np.concatenate([y[:, None].astype(np.uint8), x.reshape(n, -1)], axis=1)
+        (folder / name).write_bytes(rec.tobytes())
+        images[name], labels[name] = x, y
+    ds = load_dataset("cifar10", path=folder)
+    train = [f"data_batch_{i}.bin" for i in range(1, 6)]
+    np.testing.assert_array_equal(ds.x_train, np.concatenate([images[k] for k in train]).astype(np.float32) / 255)
+    np.testing.assert_array_equal(ds.y_train, np.concatenate([labels[k] for k in train]))
+    np.testing.assert_array_equal(ds.x_test, images["test_batch.bin"].astype(np.float32) / 255)
+    np.testing.assert_array_equal(ds.y_test, labels["test_batch.bin"])
+    # the mutation this guards against: reading a record as (32, 32, 3) (channels last) gives other values
+    rec = np.frombuffer((folder / "test_batch.bin").read_bytes(), np.uint8).reshape(-1, 3073)
+    wrong = rec[:, 1:].reshape(-1, 32, 32, 3).transpose(0, 3, 1, 2).astype(np.float32) / 255
+    assert np.mean(wrong != ds.x_test) > 0.9
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_cifar_npz_values_in_either_layout(tmp_path, layout):
+    x_tr, x_te = _pattern(5, 3, 32, 32), _pattern(4, 3, 32, 32)[::-1]
+    to = (lambda x: x.transpose(0, 2, 3, 1)) if layout == "nhwc" else (lambda x: x)
+    np.savez(tmp_path / "c.npz", x_train=to(x_tr), y_train=np.array([3, 1, 4, 1, 5]),
+             x_test=to(x_te), y_test=np.array([[9], [2], [6], [5]]))  # Keras stores labels as (N, 1)
+    ds = load_dataset("cifar10", path=tmp_path / "c.npz")
+    np.testing.assert_array_equal(ds.x_train, x_tr.astype(np.float32) / 255)
+    np.testing.assert_array_equal(ds.x_test, x_te.astype(np.float32) / 255)
+    assert ds.y_train.tolist() == [3, 1, 4, 1, 5] and ds.y_test.tolist() == [9, 2, 6, 5]
+    # a channel swap (BGR) would be caught: the channels of the pattern all differ
+    assert np.all(ds.x_train[:, 0] != ds.x_train[:, 2])
+
+
+@pytest.mark.parametrize("source", ["idx", "npz"])
+def test_mnist_values_orientation_and_labels(tmp_path, source):
+    x_tr, x_te = _pattern(6, 1, 28, 28)[:, 0], _pattern(3, 1, 28, 28)[::-1, 0]
+    y_tr, y_te = np.array([0, 9, 8, 1, 2, 7], np.uint8), np.array([5, 5, 3], np.uint8)
+    if source == "idx":
+        folder = tmp_path / "m"
+        folder.mkdir()
+        for stem, arr in (("train-images-idx3-ubyte", x_tr), ("train-labels-idx1-ubyte", y_tr),
+                          ("t10k-images-idx3-ubyte", x_te), ("t10k-labels-idx1-ubyte", y_te)):
+            write_idx(folder / stem, arr)
+        path = folder
+    else:
+        path = tmp_path / "m.npz"
+        np.savez(path, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    ds = load_dataset("mnist", path=path)
+    np.testing.assert_array_equal(ds.x_train[:, 0], x_tr.astype(np.float32) / 255)  # [n, row, column]
+    np.testing.assert_array_equal(ds.x_test[:, 0], x_te.astype(np.float32) / 255)
+    np.testing.assert_array_equal(ds.y_train, y_tr)
+    np.testing.assert_array_equal(ds.y_test, y_te)
+    assert np.any(ds.x_train[:, 0] != ds.x_train[:, 0].transpose(0, 2, 1))  # a transposed read would differ
+
+
+def test_npz_labels_and_images_are_checked(tmp_path):
+    x = np.zeros((2, 28, 28), np.uint8)
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=np.array([0.5, 1.0]), x_test=x, y_test=np.array([0, 1]))
+    with pytest.raises(ValueError, match="integer"):  # 0.5 used to be truncated to class 0
+        load_dataset("mnist", path=tmp_path / "f.npz")
+    xf = np.full((2, 28, 28), np.nan, np.float32)
+    np.savez(tmp_path / "g.npz", x_train=xf, y_train=np.array([0, 1]), x_test=x, y_test=np.array([0, 1]))
+    with pytest.raises(ValueError, match="finite"):
+        load_dataset("mnist", path=tmp_path / "g.npz")
+
+
 def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(ValueError, match="name"):
         load_dataset("imagenet")

@@ -199,6 +199,12 @@ def _check_pair(name, x, y, path):
 def _finish(name, xtr, ytr, xte, yte, n_classes, path) -> Dataset:
     for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
         _check_pair(split, x, y, path)
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise ValueError(f"path: {str(path)!r} is corrupt: {split} images have dtype {x.dtype}, expected uint8 or float")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise ValueError(f"path: {str(path)!r} is corrupt: {split} images contain non-finite values")
+        if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise ValueError(f"path: {str(path)!r} is corrupt: {split} labels must be integer class indices")
         if y.min() < 0 or y.max() >= n_classes:
             raise ValueError(f"path: {str(path)!r} is corrupt: {split} labels outside [0, {n_classes})")
     scale = lambda x: (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
