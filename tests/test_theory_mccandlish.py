@@ -147,3 +147,20 @@ def test_jax_lambdified_formula_is_jittable_and_matches_numpy():
     with jax.enable_x64(True):
         out64 = jax.jit(f)(jnp.asarray([1.0, 8.0, 64.0], dtype=jnp.float64), 0.5, 10.0)
         np.testing.assert_allclose(np.asarray(out64), theory.eps_opt(np.array([1.0, 8.0, 64.0]), 0.5, 10.0), rtol=1e-15)
+
+
+def test_batch_gradient_norm_check_enumerates_batches_and_can_fail():
+    """The verify check ``mccandlish.batch_gradient_norm`` enumerates every batch exactly (it used
+    to restate its premise). Mutations of either closed form (N−B)/(B(N−1)) → (N−B)/(BN), or
+    tr Σ/B → tr Σ/(B+1), make the enumeration disagree."""
+    import inspect
+
+    from sgd_sde.theory import mccandlish
+
+    assert mccandlish._batch_gradient_norm_enumerated()[0] is True
+    src = inspect.getsource(mccandlish._batch_gradient_norm_enumerated)
+    for right, wrong in (("Fraction(n - b, b * (n - 1))", "Fraction(n - b, b * n)"), ("g2 + tr / b", "g2 + tr / (b + 1)")):
+        assert right in src
+        ns = dict(vars(mccandlish))
+        exec(src.replace(right, wrong, 1), ns)  # noqa: S102 — our own source, mutated
+        assert ns["_batch_gradient_norm_enumerated"]()[0] is False

@@ -437,14 +437,10 @@ def _checks() -> list[Check]:
                         "(S/S_min - 1)(E/E_min - 1) = 1 with E = S·B, E_min = S_min B_noise", _SOURCE))
     out.append(identity("mccandlish.examples_form", E_, Emin * (1 + B / s["b_noise_"]),
                         "E = E_min (1 + B/B_noise); B_crit = E_min/S_min = B_noise", _SOURCE))
-    # E|G_B|² = tr E[G_B G_Bᵀ] = |G|² + tr Σ/B (with replacement); (N-B)/(B(N-1)) tr Σ without
-    Nn = sp.Symbol("N", positive=True)
-    with_r = (G * G.T + S / B).trace()
-    without_r = (G * G.T + (Nn - B) / (B * (Nn - 1)) * S).trace()
-    ok = (sp.simplify(with_r - ((G.T * G)[0] + S.trace() / B)) == 0
-          and sp.simplify(without_r.subs(B, Nn) - (G.T * G)[0]) == 0)
-    out.append(exact("mccandlish.batch_gradient_norm", ok,
-                     "E|G_B|² = |G|² + tr Σ/B (replacement); = |G|² exactly at B = N without replacement", _SOURCE))
+    # E|G_B|² = |G|² + tr Σ/B (with replacement), |G|² + (N-B)/(B(N-1)) tr Σ (without), Σ the
+    # per-example covariance normalised by 1/N: checked by exhaustive enumeration of every batch of
+    # a small integer population in exact rationals (not by restating the premise).
+    out.append(exact("mccandlish.batch_gradient_norm", *_batch_gradient_norm_enumerated(), _SOURCE))
     # two-batch estimators are unbiased: substitute E|G_B|² = |G|² + trΣ/B
     Eb = {s["sq_small"]: s["g2"] + s["trS"] / s["B_small"], s["sq_big"]: s["g2"] + s["trS"] / s["B_big"]}
     ok = (sp.simplify(e["g2_two_batch"].subs(Eb) - s["g2"]) == 0
@@ -452,3 +448,40 @@ def _checks() -> list[Check]:
     out.append(exact("mccandlish.two_batch_unbiased", ok,
                      "E of the two-batch estimators = |G|² and tr Σ given E|G_B|² = |G|² + tr Σ/B", _SOURCE))
     return out
+
+
+def _batch_gradient_norm_enumerated() -> tuple[bool, str]:
+    """Exact ``E|G_B|²`` over every batch (ordered B-tuples with replacement, B-subsets without) of
+    N = 5 integer per-example gradients in d = 2, against the two closed forms, in Fractions."""
+    import itertools
+    from fractions import Fraction
+
+    g = [(3, -1), (0, 2), (-2, 5), (4, 4), (1, -3)]
+    n = len(g)
+    mean = [Fraction(sum(x[i] for x in g), n) for i in range(2)]
+    g2 = sum(m * m for m in mean)
+    tr = sum((x[i] - mean[i]) ** 2 for x in g for i in range(2)) / n
+
+    def expected_sq_norm(batches, b):
+        total = Fraction(0)
+        count = 0
+        for idx in batches:
+            gb = [Fraction(sum(g[j][i] for j in idx), b) for i in range(2)]
+            total += sum(v * v for v in gb)
+            count += 1
+        return total / count
+
+    bad = []
+    for b in (1, 2, 3):
+        got = expected_sq_norm(itertools.product(range(n), repeat=b), b)
+        if got != g2 + tr / b:
+            bad.append(f"with replacement, B={b}: {got} != {g2 + tr / b}")
+    for b in (1, 2, 3, 5):
+        got = expected_sq_norm(itertools.combinations(range(n), b), b)
+        want = g2 + Fraction(n - b, b * (n - 1)) * tr
+        if got != want:
+            bad.append(f"without replacement, B={b}: {got} != {want}")
+    ok = not bad
+    detail = ("E|G_B|² = |G|² + tr Σ/B (replacement, B = 1..3) and |G|² + (N−B)/(B(N−1)) tr Σ (without, "
+              "B = 1, 2, 3, N): exact enumeration of every batch, N = 5, d = 2") if ok else "; ".join(bad)
+    return ok, detail
