@@ -98,6 +98,10 @@ class AbstractPolicy(eqx.Module):
     def sympy(self):
         """The schedule as a SymPy expression in the symbol ``t`` (integer, ≥ 0)."""
 
+    def expression(self):
+        """The same as :meth:`sympy` (the protocol :func:`sgd_sde.theory.robbins_monro` reads)."""
+        return self.sympy()
+
     @abc.abstractmethod
     def lower_bound(self) -> float:
         """A number ``c`` with ``η_t ≥ c`` for all sufficiently large ``t`` (0 when it may decay to 0)."""
@@ -131,7 +135,7 @@ class AbstractPolicy(eqx.Module):
                 floor_result, schedule=self.sympy(),
                 reason=f"not satisfied: η_t ≥ {c:g} > 0 for every t, so the policy never decays to 0 "
                        f"(by comparison with the constant {c:g}: {floor_result.reason})")
-        return robbins_monro(self.sympy())
+        return robbins_monro(self)
 
     def _periodic(self) -> bool:
         return False
