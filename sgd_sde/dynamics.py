@@ -85,7 +85,8 @@ class AbstractDynamics(eqx.Module):
 
     def __check_init__(self):
         V.positive("lr", self.lr)
-        V.positive_int("batch_size", self.batch_size)
+        if self.batch_size is not None:
+            V.positive_int("batch_size", self.batch_size)
 
     def time_per_step(self, lr):
         """SDE time advanced by one step at learning rate ``lr``."""
@@ -213,13 +214,16 @@ def bridge_increments(key, z_total, substeps: int):
 class EulerMaruyama(AbstractDynamics):
     r"""Euler–Maruyama for the SGD SDE (first-order stochastic modified equation)
 
-    .. math:: d\theta = -\nabla L(\theta)\,dt + \sqrt{\eta/B}\; C(\theta)^{1/2}\, dW_t,
+    .. math:: d\theta = -\nabla L(\theta)\,dt + \sqrt{\eta}\,c(B)\; C(\theta)^{1/2}\, dW_t,
 
-    with ``t = kη``: one call of :meth:`step` advances SDE time by ``η`` in ``substeps`` sub-steps
-    of ``dt = η / substeps``. For α-stable noise (:class:`~sgd_sde.noise.HeavyTailed`) ``dW`` is an
-    α-stable Lévy increment scaled by ``dt^{1/α}`` and the prefactor is ``(η/B)^{1−1/α}``.
+    with ``t = kη`` and the noise model's batch scale ``c(B)``
+    (:meth:`~sgd_sde.noise.AbstractNoise.batch_scale`: ``c² = 1/B`` with replacement,
+    ``(N−B)/(B(N−1))`` without). One call of :meth:`step` advances SDE time by ``η`` in
+    ``substeps`` sub-steps of ``dt = η / substeps``. For α-stable noise
+    (:class:`~sgd_sde.noise.HeavyTailed`) ``dW`` is an α-stable Lévy increment scaled by
+    ``dt^{1/α}`` and the prefactor is ``η^{1−1/α} c(B)`` with ``c(B) = B^{1/α−1}``.
     With ``substeps = 1`` and Gaussian noise it is *the same map* as SGD with that noise (same key,
-    same increment), which makes SGD-vs-SDE comparisons coupled.
+    same increment, same floating-point operations), which makes SGD-vs-SDE comparisons coupled.
 
     Weak order 1, strong order 1/2 (1 for additive noise).
 
@@ -251,10 +255,14 @@ class EulerMaruyama(AbstractDynamics):
             zs = bridge_increments(jax.random.fold_in(key, 1), z, n)
         else:  # Lévy increments have no bridge with a closed form; substeps draw independently
             zs = jnp.stack([z] + [noise.increment(jax.random.fold_in(key, j), landscape, theta.shape[1], theta.dtype) for j in range(1, n)])
-        prefactor = (lr / jnp.asarray(batch_size, theta.dtype)) ** (1.0 - 1.0 / alpha) * dt ** (1.0 / alpha)
+        # the noise over one sub-step is η^{1−1/α} c(B) dt^{1/α} C^{1/2} z_j = dt · s · C^{1/2} z_j with
+        # s = c(B) · n^{1−1/α}; c(B) comes from the noise model (with or without replacement,
+        # α-stable). For n = 1 the sub-step is θ − η(∇L + c(B) C^{1/2} z): SGD's map, op for op.
+        c = noise.batch_scale(landscape, batch_size, theta.dtype)
+        s = c if n == 1 else c * float(n) ** (1.0 - 1.0 / alpha)
 
         def sub(th, zj):
-            return th - dt * drift(landscape, th) - prefactor * diffusion(landscape, noise, th, zj), None
+            return th - dt * (drift(landscape, th) + s * diffusion(landscape, noise, th, zj)), None
 
         theta = sub(theta, zs[0])[0] if n == 1 else jax.lax.scan(sub, theta, zs)[0]
         return {"theta": theta}
@@ -314,13 +322,14 @@ class Langevin(AbstractDynamics):
     .. math:: \theta_{k+1} = \theta_k - \eta\,\hat g(\theta_k) + \sqrt{2\eta T}\,\xi_k,\qquad \xi_k\sim N(0, I),
 
     the Euler–Maruyama discretisation of ``dθ = −∇L dt + sqrt(2T) dW`` whose stationary law is
-    ``p ∝ exp(−L/T)``. With the default ``noise=None`` of :func:`simulate` the gradient is exact;
-    with a noise model it is SGLD. ``batch_size`` only matters for that noise model.
+    ``p ∝ exp(−L/T)``. With the default ``noise=None`` of :func:`simulate` the gradient is exact
+    and no batch size is involved; with a noise model it is SGLD, and ``batch_size`` is the ``B``
+    of that model's minibatch gradient (required then).
 
     Args:
         lr: ``η > 0``.
         temperature: ``T ≥ 0``.
-        batch_size: ``B ≥ 1`` (default 1).
+        batch_size: ``B ≥ 1`` when a gradient-noise model is used; ``None`` (default): exact gradients.
 
     References:
         Welling & Teh 2011, "Bayesian Learning via Stochastic Gradient Langevin Dynamics";
@@ -329,10 +338,10 @@ class Langevin(AbstractDynamics):
     """
 
     temperature: float = 1.0
-    batch_size: int = 1
+    batch_size: int | None = None
     citation: ClassVar[str] = "Welling & Teh 2011, Bayesian Learning via Stochastic Gradient Langevin Dynamics"
 
-    def __init__(self, lr: float, temperature: float, batch_size: int = 1):
+    def __init__(self, lr: float, temperature: float, batch_size: int | None = None):
         self.lr = lr
         self.temperature = temperature
         self.batch_size = batch_size
@@ -348,7 +357,8 @@ class Langevin(AbstractDynamics):
 
 
 class DiffraxSDE(AbstractDynamics):
-    r"""The SGD SDE ``dθ = −∇L dt + sqrt(η/B) C(θ)^{1/2} dW`` handed to a diffrax solver.
+    r"""The SGD SDE ``dθ = −∇L dt + sqrt(η) c(B) C(θ)^{1/2} dW`` handed to a diffrax solver
+    (``c(B)`` from the noise model, as for :class:`EulerMaruyama`).
 
     Each step integrates SDE time ``[0, η]`` with ``dt0 = η / substeps`` (or adaptively with a
     ``stepsize_controller``) using a :class:`diffrax.VirtualBrownianTree` keyed by the step key and
@@ -397,7 +407,7 @@ class DiffraxSDE(AbstractDynamics):
         theta = state["theta"]
         d, n_particles = theta.shape
         m = noise.noise_dim(landscape)
-        scale = jnp.sqrt(lr / jnp.asarray(batch_size, theta.dtype))
+        scale = jnp.sqrt(jnp.asarray(lr, theta.dtype)) * noise.batch_scale(landscape, batch_size, theta.dtype)
         t1 = jnp.asarray(lr, theta.dtype)
 
         def one(th, pkey):

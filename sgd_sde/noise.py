@@ -6,10 +6,11 @@ Every model answers two questions for the dynamics in :mod:`sgd_sde.dynamics`:
   ``B``, from a draw made by :meth:`AbstractNoise.sample`.
 * **SDE** — :meth:`AbstractNoise.diffusion`: ``C(θ)^{1/2} z`` for a standard increment ``z`` from
   :meth:`AbstractNoise.increment`, where ``C(θ)`` is the *per-example* gradient covariance
-  (batch size 1). The SDE is ``dθ = −∇L dt + sqrt(lr/B) C(θ)^{1/2} dW``.
+  (batch size 1). The SDE is ``dθ = −∇L dt + sqrt(lr) c(B) C(θ)^{1/2} dW``.
 
-For the Gaussian models the two share one kernel:
-``ĝ = ∇L + c(B) · C(θ)^{1/2} z`` with ``z ~ N(0, I_m)`` and
+The batch scale ``c(B)`` belongs to the noise model (:meth:`AbstractNoise.batch_scale`, one
+formula in :func:`batch_scale`); SGD and every SDE take it from there. For the Gaussian models
+the two sides share one kernel: ``ĝ = ∇L + c(B) · C(θ)^{1/2} z`` with ``z ~ N(0, I_m)`` and
 
 * ``c(B)² = 1/B`` (sampling **with** replacement, the default: ``Cov ĝ = C/B``), or
 * ``c(B)² = (N − B)/(B(N − 1))`` (**without** replacement from ``N`` examples, set
@@ -51,15 +52,48 @@ __all__ = [
     "HessianShaped",
     "HeavyTailed",
     "ExactMinibatch",
+    "batch_scale",
     "symmetric_stable",
     "from_covariance",
     "from_per_example_grads",
 ]
 
 
-def _batch_factor(batch_size, n_population, dtype):
-    """``c(B)``: 1/sqrt(B) with replacement, sqrt((N−B)/(B(N−1))) without, in ``dtype``."""
+def batch_scale(batch_size, dtype, *, n_population: int | None = None, stable_index: float | None = None):
+    r"""The batch scale ``c(B)``: the factor on the per-example noise amplitude in a mean of ``B``
+    per-example gradients. The one place this formula lives; every dynamics asks the noise model
+    (:meth:`AbstractNoise.batch_scale`), which calls this.
+
+    * Gaussian, sampling **with** replacement: ``c(B)² = 1/B``;
+    * Gaussian, **without** replacement from ``N = n_population`` examples:
+      ``c(B)² = (N − B)/(B (N − 1))`` (the finite-population correction);
+    * symmetric α-stable (``stable_index = α``): the mean of ``B`` i.i.d. stable variates is stable
+      with scale ``B^{1/α − 1}``, so ``c(B) = B^{1/α − 1}``.
+
+    Args:
+        batch_size: ``B`` (an int, or a traced value under a batch-size schedule).
+        dtype: float dtype of the result.
+        n_population: ``N`` for sampling without replacement (``None``: with replacement).
+        stable_index: ``α`` of an α-stable model (``None``: Gaussian).
+
+    Returns:
+        ``c(B)`` as a 0-d array of ``dtype``.
+
+    Examples:
+        >>> float(batch_scale(4, "float32"))
+        0.5
+        >>> round(float(batch_scale(10, "float32", n_population=20)) ** 2, 6)  # (20-10)/(10*19)
+        0.052632
+
+    References:
+        Chaudhari & Soatto 2018, "Stochastic gradient descent performs variational inference,
+        converges to limit cycles for deep networks" (finite-population factor); Simsekli, Sagun &
+        Gürbüzbalaban 2019, "A Tail-Index Analysis of Stochastic Gradient Noise in Deep Neural
+        Networks" (α-stable scaling).
+    """
     b = jnp.asarray(batch_size, dtype=dtype)
+    if stable_index is not None:
+        return b ** (1.0 / stable_index - 1.0)
     if n_population is None:
         return jax.lax.rsqrt(b)
     n = float(n_population)
@@ -81,6 +115,16 @@ class AbstractNoise(eqx.Module):
     def bind(self, landscape: AbstractLandscape) -> AbstractNoise:
         """Validate against ``landscape`` (eagerly) and return a model ready for the hot loop."""
         return self
+
+    def population(self, landscape: AbstractLandscape) -> int | None:
+        """``N`` when minibatches are drawn without replacement from ``N`` examples, else ``None``."""
+        return getattr(self, "n_population", None)
+
+    def batch_scale(self, landscape: AbstractLandscape, batch_size, dtype) -> Array:
+        """``c(B)`` of this model (:func:`batch_scale`): SGD's minibatch gradient is
+        ``∇L + c(B) C^{1/2} z`` and the SDE's diffusion is ``sqrt(η) c(B) C^{1/2}`` — one factor
+        for both, so they cannot disagree."""
+        return batch_scale(batch_size, dtype, n_population=self.population(landscape))
 
     def check_batch_size(self, landscape: AbstractLandscape, batch_size: int) -> None:
         """Raise ``ValueError`` if ``batch_size`` is impossible for this model on ``landscape``."""
@@ -146,22 +190,19 @@ class AbstractGaussianNoise(AbstractNoise):
     means without replacement from ``N`` examples (``Cov ĝ = (N−B)/(B(N−1)) C``).
     """
 
-    def _population(self, landscape) -> int | None:
-        return getattr(self, "n_population", None)
-
     def check_batch_size(self, landscape, batch_size):
-        n = self._population(landscape)
+        n = self.population(landscape)
         if n is not None and isinstance(batch_size, (int, np.integer)) and batch_size > n:
             raise ValueError(
                 f"batch_size must be <= {n} (the population) when sampling without replacement, got {batch_size}"
             )
 
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
-        c = _batch_factor(batch_size, self._population(landscape), theta.dtype)
+        c = self.batch_scale(landscape, batch_size, theta.dtype)
         return landscape.grad(theta) + c * self.diffusion(landscape, theta, sample)
 
     def ensemble_stochastic_gradient(self, landscape, theta, sample, batch_size):
-        c = _batch_factor(batch_size, self._population(landscape), theta.dtype)
+        c = self.batch_scale(landscape, batch_size, theta.dtype)
         return landscape.ensemble_grad(theta) + c * self.ensemble_diffusion(landscape, theta, sample)
 
 
@@ -331,7 +372,7 @@ class FisherShaped(AbstractGaussianNoise):
             )
         return self
 
-    def _population(self, landscape):
+    def population(self, landscape):
         return None if self.replace else landscape.n_examples
 
     def noise_dim(self, landscape):
@@ -549,17 +590,19 @@ class HeavyTailed(AbstractNoise):
     def increment(self, key, landscape, n_particles, dtype):
         return symmetric_stable(key, float(self.alpha), (landscape.dim, n_particles), dtype)
 
+    def batch_scale(self, landscape, batch_size, dtype):
+        return batch_scale(batch_size, dtype, stable_index=self.alpha)
+
     def diffusion(self, landscape, theta, z):
         return self.scale * z.astype(theta.dtype)
 
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
-        b = jnp.asarray(batch_size, theta.dtype)
-        return landscape.grad(theta) + b ** (1.0 / self.alpha - 1.0) * self.diffusion(landscape, theta, sample)
+        c = self.batch_scale(landscape, batch_size, theta.dtype)
+        return landscape.grad(theta) + c * self.diffusion(landscape, theta, sample)
 
     def ensemble_stochastic_gradient(self, landscape, theta, sample, batch_size):
-        b = jnp.asarray(batch_size, theta.dtype)
-        return landscape.ensemble_grad(theta) + b ** (1.0 / self.alpha - 1.0) * self.ensemble_diffusion(
-            landscape, theta, sample)
+        c = self.batch_scale(landscape, batch_size, theta.dtype)
+        return landscape.ensemble_grad(theta) + c * self.ensemble_diffusion(landscape, theta, sample)
 
 
 def _floyd_subsets(key, n: int, b: int, n_particles: int) -> Array:
@@ -612,6 +655,9 @@ class ExactMinibatch(AbstractNoise):
 
     def _gaussian(self) -> FisherShaped:
         return FisherShaped(1.0, bool(self.replace))
+
+    def population(self, landscape):
+        return None if self.replace else landscape.n_examples
 
     def bind(self, landscape):
         self._gaussian().bind(landscape)

@@ -170,7 +170,7 @@ def sweep(
     if not lr_list:
         raise ValueError("lrs must hold at least one learning rate")
     if batch_sizes is None:
-        bs_list = [int(dynamics.batch_size)]
+        bs_list = [dynamics.batch_size if dynamics.batch_size is None else int(dynamics.batch_size)]
     else:
         bs_list = [V.positive_int("batch_sizes", v) for v in np.atleast_1d(np.asarray(batch_sizes, dtype=object)).ravel()]
         if not bs_list:

@@ -47,6 +47,11 @@ def check_components(landscape, dynamics, noise) -> AbstractNoise:
     noise = NoNoise() if noise is None else noise
     if not isinstance(noise, AbstractNoise):
         raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
+    if getattr(dynamics, "batch_size", None) is None and not isinstance(noise, NoNoise):
+        raise ValueError(
+            f"batch_size: {type(dynamics).__name__}(batch_size=None) uses exact gradients; give batch_size=B "
+            f"(an integer >= 1) to use noise={type(noise).__name__}"
+        )
     return noise
 
 
@@ -477,10 +482,12 @@ def _drive(
             raise ValueError(f"schedule.batch_size: {type(noise).__name__} needs a fixed batch size (its batch shape is static)")
         noise.check_batch_size(landscape, int(bss.max()))
     elif grid is None:
-        noise.check_batch_size(landscape, int(dynamics.batch_size))
+        if dynamics.batch_size is not None:
+            noise.check_batch_size(landscape, int(dynamics.batch_size))
     else:
-        for b in np.unique(grid[1] if grid[1] is not None else [dynamics.batch_size]):
-            noise.check_batch_size(landscape, int(b))
+        for b in (grid[1] if grid[1] is not None else [dynamics.batch_size]):
+            if b is not None:
+                noise.check_batch_size(landscape, int(b))
 
     # SDE time of each save point (one row per grid point)
     grid_lrs = [float(dynamics.lr)] if grid is None else [float(v) for v in grid[0]]
@@ -572,7 +579,7 @@ def _drive(
         ]
     out = []
     for i, lr0 in enumerate(grid_lrs):
-        bs = int(dynamics.batch_size if grid[1] is None else grid[1][i])
+        bs = dynamics.batch_size if grid[1] is None else int(grid[1][i])
         meta = {**metadata, "dynamics": {**metadata["dynamics"], "lr": lr0, "batch_size": bs}}
         out.append(
             Trajectory(

@@ -284,7 +284,8 @@ def test_core_is_clean_under_strict_dtype_promotion():
     cases = [
         (SGD(0.05, 4, momentum=0.9), FisherShaped()), (EulerMaruyama(0.05, 4, substeps=4), ExactMinibatch()),
         (SVAG(0.05, 4, l=2), HessianShaped(1.0, 0.1)), (EMAMomentum(0.05, 4), LowRank(np.ones((3, 2)))),
-        (Langevin(0.05, 0.1), Isotropic(1.0)), (EulerMaruyama(0.05, 4), HeavyTailed(1.7)),
+        (Langevin(0.05, 0.1, batch_size=4), Isotropic(1.0)), (Langevin(0.05, 0.1), None),
+        (EulerMaruyama(0.05, 4), HeavyTailed(1.7)),
     ]
     with jax.numpy_dtype_promotion("strict"):
         for dyn, noise in cases:

@@ -38,7 +38,8 @@ def check_common(landscape, dynamics, noise) -> AbstractNoise:
     from ..simulate import check_components
 
     noise = check_components(landscape, dynamics, noise).bind(landscape)
-    noise.check_batch_size(landscape, int(dynamics.batch_size))
+    if dynamics.batch_size is not None:
+        noise.check_batch_size(landscape, int(dynamics.batch_size))
     return noise
 
 
