@@ -32,6 +32,7 @@ __all__ = [
     "AbstractDynamics",
     "SGD",
     "EMAMomentum",
+    "Adam",
     "EulerMaruyama",
     "SVAG",
     "Langevin",
@@ -185,6 +186,63 @@ class EMAMomentum(AbstractDynamics):
         g = _sgd_gradient(landscape, noise, state["theta"], key, batch_size)
         m = self.beta * state["average"] + (1.0 - self.beta) * g
         return {"theta": state["theta"] - lr * m, "average": m}
+
+
+class Adam(AbstractDynamics):
+    r"""Adam with bias correction (Kingma & Ba 2015), on the minibatch gradient ``ĝ`` of the noise model:
+
+    .. math::
+        m_{k+1} = \beta_1 m_k + (1-\beta_1)\hat g_k,\quad v_{k+1} = \beta_2 v_k + (1-\beta_2)\hat g_k^2,\quad
+        \theta_{k+1} = \theta_k - \eta\,\frac{m_{k+1}/(1-\beta_1^{k+1})}{\sqrt{v_{k+1}/(1-\beta_2^{k+1})} + \epsilon}.
+
+    The same update, in the same order of operations, as ``optax.adam`` (tested step for step).
+    The step count is kept per particle (a frozen, diverged particle keeps its own).
+    Its SDE (Malladi et al. 2022) is not provided: it is a coupled SDE for ``(θ, m, v)`` under the
+    square-root scaling rule, not a drift + ``c(B) C^{1/2}`` diffusion of the kind this module's SDEs share.
+
+    Args:
+        lr: ``η > 0``.
+        batch_size: ``B ≥ 1``.
+        b1: ``β₁ ∈ [0, 1)``.
+        b2: ``β₂ ∈ [0, 1)``.
+        eps: ``ε > 0``.
+
+    Examples:
+        >>> Adam(lr=1e-3, batch_size=32).b2
+        0.999
+
+    References:
+        Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization"; Malladi, Lyu, Panigrahi &
+        Arora 2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms".
+    """
+
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    citation: ClassVar[str] = "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization"
+
+    def __check_init__(self):
+        for name in ("b1", "b2"):
+            b = V.as_float(name, getattr(self, name))
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {name}={b}")
+        V.positive("eps", self.eps)
+
+    def init(self, theta):
+        zeros = jnp.zeros_like(theta)
+        return {"theta": theta, "mu": zeros, "nu": zeros, "count": jnp.zeros(theta.shape[1:], jnp.int32)}
+
+    def step(self, landscape, noise, state, key, lr, batch_size):
+        theta = state["theta"]
+        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
+        mu = (1 - self.b1) * g + self.b1 * state["mu"]
+        nu = (1 - self.b2) * (g * g) + self.b2 * state["nu"]
+        count = state["count"] + 1
+        t = count.astype(theta.dtype)
+        mu_hat = mu / (1 - jnp.asarray(self.b1, theta.dtype) ** t)
+        nu_hat = nu / (1 - jnp.asarray(self.b2, theta.dtype) ** t)
+        update = mu_hat / (jnp.sqrt(nu_hat) + self.eps)
+        return {"theta": theta - lr * update, "mu": mu, "nu": nu, "count": count}
 
 
 def bridge_increments(key, z_total, substeps: int):
