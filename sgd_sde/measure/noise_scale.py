@@ -49,6 +49,26 @@ class NoiseStats(Mapping):
         b_noise: ``tr(HΣ) / GᵀHG`` (NaN if skipped).
         n_examples: ``N``.
         n_hvp_examples: how many deviations entered ``tr(HΣ)`` (``N`` when exact).
+
+    Derived quantities (each computed by :mod:`sgd_sde.theory.mccandlish`, the one place of the
+    formulas; NaN where the Hessian products were skipped or ``GᵀHG ≤ 0``):
+
+    * :attr:`eps_max` — ``|G|²/GᵀHG``, the best step along the exact gradient.
+    * :attr:`delta_l_max` — ``½|G|⁴/GᵀHG``, the best one-step improvement.
+    * :meth:`eps_opt` ``(batch_size, momentum=0)`` — the best step at batch ``B``,
+      ``ε_max/(1 + B_noise/B)``; with heavy-ball momentum ``μ`` the learning rate whose
+      effective step ``η/(1−μ)`` equals it, ``(1−μ) ε_opt``.
+    * :attr:`b_crit` — the critical batch ``E_min/S_min`` of the Pareto front, which the
+      model predicts equals ``B_noise``.
+    * :meth:`effective_lr` ``(lr, momentum)`` — ``η/(1−μ)``, the step a persistent gradient
+      makes per iteration under heavy-ball momentum (Smith & Le 2018's ``ε/(1−m)``).
+
+    Examples:
+        >>> s = NoiseStats(grad_sq_norm=1.0, trace_cov=4.0, b_simple=4.0, grad_h_grad=2.0, trace_h_cov=20.0, b_noise=10.0)
+        >>> s.eps_max, s.b_crit, float(s.eps_opt(10)), round(float(s.eps_opt(10, momentum=0.9)), 12)
+        (0.5, 10.0, 0.25, 0.025)
+        >>> round(s.effective_lr(0.01, momentum=0.9), 12)
+        0.1
     """
 
     grad_sq_norm: float
@@ -73,6 +93,68 @@ class NoiseStats(Mapping):
 
     def _names(self):
         return [f.name for f in dataclasses.fields(self)]
+
+    def _curved(self) -> bool:
+        return bool(np.isfinite(self.grad_h_grad) and self.grad_h_grad > 0)
+
+    @property
+    def eps_max(self) -> float:
+        """``|G|²/GᵀHG`` (:func:`sgd_sde.theory.eps_max`); NaN without positive curvature along ``G``."""
+        from ..theory._numeric import compiled
+
+        return float(compiled("mccandlish", "eps_max")(self.grad_sq_norm, self.grad_h_grad)) if self._curved() else float("nan")
+
+    @property
+    def delta_l_max(self) -> float:
+        """``½|G|⁴/GᵀHG`` (:func:`sgd_sde.theory.delta_l_max`); NaN without positive curvature."""
+        from ..theory._numeric import compiled
+
+        return float(compiled("mccandlish", "delta_l_max")(self.grad_sq_norm, self.grad_h_grad)) if self._curved() else float("nan")
+
+    @property
+    def b_crit(self) -> float:
+        """The critical batch predicted by the model, ``B_crit = E_min/S_min = B_noise``
+        (:func:`sgd_sde.theory.steps_and_examples`)."""
+        return float(self.b_noise)
+
+    def eps_opt(self, batch_size, momentum: float = 0.0):
+        """Best step at ``batch_size`` (:func:`sgd_sde.theory.eps_opt`); with heavy-ball
+        ``momentum`` μ the learning rate ``(1−μ) ε_opt`` whose effective step equals it.
+
+        Raises:
+            ValueError: ``batch_size ≤ 0`` or ``momentum`` outside ``[0, 1)``.
+        """
+        from ..theory import eps_opt
+
+        mu = _momentum(momentum)
+        em = self.eps_max
+        if not (np.isfinite(em) and np.isfinite(self.b_noise) and self.b_noise >= 0):
+            b = np.asarray(batch_size, np.float64)
+            if np.any(b <= 0):
+                raise ValueError(f"batch_size must be > 0, got batch_size={batch_size!r}")
+            return float("nan") if b.ndim == 0 else np.full(b.shape, np.nan)
+        return (1.0 - mu) * eps_opt(batch_size, em, self.b_noise)
+
+    @staticmethod
+    def effective_lr(lr, momentum: float = 0.0):
+        """``η/(1−μ)``: the per-step displacement of a persistent gradient under heavy ball.
+
+        Raises:
+            ValueError: ``lr ≤ 0`` or ``momentum`` outside ``[0, 1)``.
+        """
+        mu = _momentum(momentum)
+        lr_v = np.asarray(lr, np.float64)
+        if np.any(~np.isfinite(lr_v)) or np.any(lr_v <= 0):
+            raise ValueError(f"lr must be finite and > 0, got lr={lr!r}")
+        out = lr_v / (1.0 - mu)
+        return float(out) if out.ndim == 0 else out
+
+
+def _momentum(momentum) -> float:
+    mu = V.as_float("momentum", momentum)
+    if not 0.0 <= mu < 1.0:
+        raise ValueError(f"momentum must lie in [0, 1), got momentum={mu}")
+    return mu
 
 
 def gradient_noise_stats(
