@@ -1,8 +1,13 @@
 """The ``sgd-sde`` command.
 
 Sub-commands:
-  demo     simulate SGD against its SDE on a quadratic and write a figure (+ its data)
-  theory   verify every SymPy derivation and print a table (non-zero exit if one fails)
+  reproduce  run every claim's checks (symbolic, simulation, network) and figure recipes; write
+             report.md, report.html, claims.json and the figures (the main job)
+  list       list the registered claims and figures
+  figure     draw one figure (and save the data behind it)
+  simulate   run a simulation described by a TOML config and save the Trajectory
+  demo       simulate SGD against its SDE on a quadratic and write a figure (+ its data)
+  theory     verify every SymPy derivation and print a table (non-zero exit if one fails)
 """
 
 from __future__ import annotations
@@ -27,9 +32,97 @@ def _cmd_theory(args) -> int:
     return int(main_theory(args.rest))
 
 
+def _cmd_lrbench(args) -> int:
+    from .lrbench.benchmark import BenchmarkResult, write_report
+
+    paths = write_report(args.out, key=args.key, quick=args.quick, policies=args.policies)
+    print(BenchmarkResult.load(paths["bundle"]).summary()[["policy", "final_test_acc_mean", "final_test_acc_std",
+                                                            "steps_to_target_mean", "n_reached", "n_diverged", "robbins_monro"]].to_string(index=False))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    try:
+        res = reproduce(args.out, quick=args.quick, only=args.only, papers=args.paper, jobs=args.jobs, key=args.key,
+                        figures=not args.no_figures, write_papers=False if args.no_papers else None)
+    except (ValueError, KeyError) as err:
+        print(f"sgd-sde reproduce: error: {err}", file=sys.stderr)
+        return 2
+    return res.exit_status
+
+
+def _cmd_list(args) -> int:
+    from .claims import all_claims
+    from .reproduce import FIGURE_RECIPES
+
+    if not args.figures:
+        claims = all_claims()
+        w = max(len(c.id) for c in claims)
+        print(f"{len(claims)} claims ({sum(len(c.levels) for c in claims)} checks):")
+        for c in claims:
+            print(f"  {c.id:<{w}}  [{', '.join(c.levels)}]  {c.statement}")
+    if not args.claims:
+        recipes = FIGURE_RECIPES()
+        print(f"{len(recipes)} figures:")
+        for name, (kind, target) in sorted(recipes.items()):
+            print(f"  {name:<20} ({kind}: {target})")
+    return 0
+
+
+def _cmd_figure(args) -> int:
+    from .reproduce import run_figure
+
+    try:
+        path = run_figure(args.name, args.out, key=args.key, quick=args.quick)
+    except ValueError as err:
+        print(f"sgd-sde figure: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    from .config import ConfigError, run_config
+
+    try:
+        traj, path = run_config(args.config, args.out)
+    except ConfigError as err:
+        print(f"sgd-sde simulate: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{traj}\nwrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sgd-sde", description="SGD as an SDE: simulate, verify, reproduce.")
     sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("reproduce", help="run every claim's checks and figure recipes; write the report")
+    rep.add_argument("--quick", action="store_true", help="smaller runs, same code paths")
+    rep.add_argument("--only", nargs="+", metavar="ID", help="claim ids or sources to run (default: all)")
+    rep.add_argument("--paper", nargs="+", metavar="NAME", help="sources to run, e.g. mccandlish2018")
+    rep.add_argument("--out", default="results", help="output folder (default: results)")
+    rep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    rep.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
+    rep.add_argument("--no-figures", action="store_true", help="skip the figure recipes")
+    rep.add_argument("--no-papers", action="store_true", help="do not write the tables into papers/*.md")
+    rep.set_defaults(func=_cmd_reproduce)
+    lst = sub.add_parser("list", help="list the claims and figures")
+    lst.add_argument("--claims", action="store_true", help="only the claims")
+    lst.add_argument("--figures", action="store_true", help="only the figures")
+    lst.set_defaults(func=_cmd_list)
+    fig = sub.add_parser("figure", help="draw one figure (see `sgd-sde list --figures`)")
+    fig.add_argument("name", help="figure name")
+    fig.add_argument("--quick", action="store_true", help="smaller run, same code path")
+    fig.add_argument("--out", default="figures", help="output folder (default: figures)")
+    fig.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
+    fig.set_defaults(func=_cmd_figure)
+    sim = sub.add_parser("simulate", help="run a simulation described by a TOML config; save the Trajectory")
+    sim.add_argument("config", help="the TOML file (see sgd_sde.config)")
+    sim.add_argument("--out", default=None, help="where to save (default: run.out, else CONFIG without .toml)")
+    sim.set_defaults(func=_cmd_simulate)
     demo = sub.add_parser("demo", help="simulate SGD vs its SDE on a quadratic and write a figure")
     demo.add_argument("--out", default="figures/demo", help="output folder (default: figures/demo)")
     demo.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
@@ -38,16 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
     theory = sub.add_parser("theory", help="verify the SymPy derivations and print a table", add_help=False)
     theory.add_argument("rest", nargs=argparse.REMAINDER)
     theory.set_defaults(func=_cmd_theory)
+    lrb = sub.add_parser("lrbench", help="benchmark learning-rate policies on digits (metrics table + 3 figures)")
+    lrb.add_argument("--quick", action="store_true", help="smaller run (10 policies, 3 seeds), same code path")
+    lrb.add_argument("--policies", nargs="+", metavar="NAME", help="labels of sgd_sde.lrbench.default_policies (default: all)")
+    lrb.add_argument("--out", default="figures/lrbench", help="output folder (default: figures/lrbench)")
+    lrb.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
+    lrb.set_defaults(func=_cmd_lrbench)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "theory":
+        # `theory` has its own parser: hand it everything after the sub-command, untouched
+        # (argparse.REMAINDER with parse_known_args split `--topic gibbs` from its value).
+        from .theory.verify import main_theory
+
+        return int(main_theory(argv[1:]))
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "theory":
-        args.rest = list(args.rest) + list(extra)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -99,6 +99,21 @@ class PlateauPolicy(eqx.Module):
             return PlateauState(best, 0, self.cooldown, scale, direction)
         return PlateauState(best, bad, 0, scale, direction)
 
+    def robbins_monro(self):
+        """The base schedule's Robbins–Monro verdict, which the policy inherits exactly.
+
+        The scale stays in ``[min_scale, max_scale]`` with ``min_scale > 0``, so ``η_t → 0``,
+        ``Σ η_t = ∞`` and ``Σ η_t² < ∞`` hold for ``base · scale`` iff they hold for ``base``
+        (each is preserved by bounded positive factors).
+        """
+        import dataclasses
+
+        from .compose import _as_policy
+
+        res = _as_policy(self.base, "base").robbins_monro()
+        return dataclasses.replace(res, reason=f"{res.reason} (the base's verdict; the scale stays in "
+                                               f"[{self.min_scale:g}, {self.max_scale:g}])")
+
     def replay(self, values: Sequence[float]) -> list[PlateauState]:
         """States after each of ``values`` in turn (the first entry is after ``values[0]``)."""
         out, state = [], self.init()
