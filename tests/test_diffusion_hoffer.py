@@ -63,6 +63,8 @@ def test_save_load_roundtrip(result, tmp_path):
     back = HofferResult.load(tmp_path / "hoffer")
     assert back.rules == result.rules and back.config == result.config
     np.testing.assert_array_equal(back.distances, result.distances)
+    assert back == result and back.provenance["code"].startswith("sha256:")  # equality, provenance recorded
+    assert result.config["diverged"] == "excluded"
     with pytest.raises(ValueError, match="HofferResult"):
         from sgd_sde.io import save_arrays
 
@@ -84,3 +86,20 @@ def test_save_load_roundtrip(result, tmp_path):
 def test_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         hoffer_experiment(jax.random.key(0), **{"quick": True, **kwargs})
+
+
+def test_diverged_particles_are_excluded_from_every_mean(result):
+    """A particle marked diverged (NaN distances, as hoffer_experiment stores it by default) is left
+    out of the means, the regime-adaptation numbers and the paired bootstrap, not averaged in."""
+    import dataclasses
+
+    d = result.distances.copy()
+    d[:, :, :, 0] = np.nan
+    bad = dataclasses.replace(result, distances=d)
+    np.testing.assert_allclose(bad.mean_distance(), result.distances[..., 1:].mean(-1), rtol=1e-12)
+    np.testing.assert_allclose(bad.regime_adaptation()["matched_updates"], result.distances[:, :, -1, 1:].mean(-1),
+                               rtol=1e-12)
+    assert np.all(np.isfinite(bad.spread_bootstrap(n_boot=20)))
+    assert bad != result
+    with pytest.raises(ValueError, match="diverged"):
+        hoffer_experiment(jax.random.key(0), diverged="drop")

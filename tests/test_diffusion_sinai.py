@@ -104,6 +104,31 @@ def test_bootstrap_ci_covers_and_is_deterministic():
     assert f1.to_dict()["quantity"] == "slope" and "slope" in str(f1)
 
 
+def test_fit_at_search_bound_is_flagged_and_failed_replicates_are_counted():
+    """A β = 4 law fitted with beta_bounds=(1, 3) stops at the bound 3: flagged, not reported as
+    a fit. Half the walkers at distance 0: a replicate that draws only those has a zero mean and
+    its fit fails — counted (P = (1/2)^4 per replicate with 4 walkers), not dropped silently."""
+    from sgd_sde.diffusion import first_passage_exponent
+
+    t = np.unique(np.round(np.geomspace(4, 1e7, 40)))
+    m = (0.9 * (np.log(t) - 2.0)) ** 4
+    free = log_growth_exponent(t, m, window=(50, None))
+    assert not free.at_bound and not free.flagged and free.estimate == pytest.approx(4.0, rel=1e-3)
+    capped = log_growth_exponent(t, np.stack([m, 1.01 * m], 1), window=(50, None), beta_bounds=(1.0, 3.0))
+    assert capped.estimate == pytest.approx(3.0, rel=1e-4)  # the upper bound, not the law's 4
+    assert capped.at_bound and capped.flagged and capped.n_boot_at_bound == capped.n_boot == 400
+    assert "AT SEARCH BOUND" in str(capped) and capped.to_dict()["at_bound"] is True
+    L = np.geomspace(10, 1e4, 20)
+    lt = 3.0 + (L / 2.0) ** 0.25  # β = 4
+    fp = first_passage_exponent(L, np.stack([lt, lt + 0.01], 1), beta_bounds=(0.05, 2.0))
+    assert fp.at_bound and fp.flagged
+    d = np.concatenate([np.repeat(m[:, None], 2, 1), np.zeros((t.size, 2))], axis=1)
+    f = log_growth_exponent(t, d, window=(50, None), n_boot=400, seed=1)
+    # each replicate is all-zero with probability (2/4)^4 = 1/16: about 25 of 400 (SD 4.8)
+    assert 10 <= f.n_boot_failed <= 40 and f.n_boot == 400 and f.flagged
+    assert np.isfinite(f.ci).all() and "bootstrap fits failed" in str(f)
+
+
 @pytest.mark.parametrize(
     "call, name",
     [

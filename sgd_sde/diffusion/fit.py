@@ -17,7 +17,9 @@ offset:
 
 Confidence intervals come from a percentile bootstrap over walkers (independent particles are
 the independent units; save points of one walker are strongly correlated, so residual-based
-standard errors would be far too small).
+standard errors would be far too small). Nothing is dropped silently: a point estimate of ``β``
+that stopped at an end of the search range is flagged (``Fit.at_bound``), and bootstrap
+replicates that failed or stopped at a bound are counted (``n_boot_failed``, ``n_boot_at_bound``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ class Fit:
         n_walkers: number of walkers (bootstrap units).
         params: all fitted parameters (``a``, ``c``, ``beta``; ``slope`` for the linearised fit).
         method: ``"profile"``, ``"loglog"`` or ``"linearised"``.
+        at_bound: ``True`` if the point estimate of ``β`` lies in the first or last cell of the
+            profile grid over ``beta_bounds`` (60 geometric points: within ≈ 11 % of an end for
+            the default ``(0.05, 20)``): the search range, not the data, may have decided it
+            (profile and first-passage fits only).
+        n_boot: bootstrap replicates drawn.
+        n_boot_failed: replicates whose fit failed (non-finite: e.g. a non-positive mean); the
+            interval uses the others, and is ``nan`` when fewer than two succeeded.
+        n_boot_at_bound: replicates whose ``β`` stopped at a search bound (kept in the interval,
+            which then ends at the bound).
     """
 
     quantity: str
@@ -63,6 +74,16 @@ class Fit:
     n_walkers: int
     params: dict[str, float]
     method: str
+    at_bound: bool = False
+    n_boot: int = 0
+    n_boot_failed: int = 0
+    n_boot_at_bound: int = 0
+
+    @property
+    def flagged(self) -> bool:
+        """``True`` if the estimate is at a search bound or some bootstrap replicates failed or
+        stopped at a bound: read the numbers with care (figures and paper tables mark these)."""
+        return bool(self.at_bound or self.n_boot_failed or self.n_boot_at_bound)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for :func:`sgd_sde.io.save_arrays` metadata)."""
@@ -70,8 +91,11 @@ class Fit:
 
     def __str__(self) -> str:
         lo, hi = self.ci
+        flags = (" AT SEARCH BOUND" if self.at_bound else "") + (
+            f"; {self.n_boot_failed}/{self.n_boot} bootstrap fits failed" if self.n_boot_failed else "") + (
+            f"; {self.n_boot_at_bound}/{self.n_boot} bootstrap fits at a bound" if self.n_boot_at_bound else "")
         return (f"{self.quantity} = {self.estimate:.4g} [{lo:.4g}, {hi:.4g}] ({100 * self.confidence:g}% CI, "
-                f"R² = {self.r2:.4f}, t ∈ [{self.t_range[0]}, {self.t_range[1]}], {self.method})")
+                f"R² = {self.r2:.4f}, t ∈ [{self.t_range[0]}, {self.t_range[1]}], {self.method}){flags}")
 
 
 def _window(window, default: tuple[float, float], what: str) -> tuple[float, float]:
@@ -142,6 +166,9 @@ def _profile_sse(beta, logt, m):
     return float(np.sum(r**2)), a, b
 
 
+_GRID = 60  # profile grid over beta_bounds (geometric), refined by a bounded scalar search
+
+
 def _fit_beta(logt, m, method, bounds):
     if np.any(m <= 0):
         return math.nan, {}, math.nan
@@ -152,7 +179,7 @@ def _fit_beta(logt, m, method, bounds):
         return beta, {"a": math.exp(a0), "c": 0.0, "beta": beta}, r2
     from scipy.optimize import minimize_scalar
 
-    grid = np.geomspace(bounds[0], bounds[1], 60)
+    grid = np.geomspace(bounds[0], bounds[1], _GRID)
     sse = [_profile_sse(bb, logt, m)[0] for bb in grid]
     i = int(np.argmin(sse))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -165,12 +192,23 @@ def _fit_beta(logt, m, method, bounds):
     return beta, {"a": b**beta, "c": -a / b, "beta": beta}, r2
 
 
+def _at_bound(beta, bounds) -> bool:
+    """``β`` in the first or last cell of the profile grid over ``bounds``: the best grid point was an
+    end of the search range, so the range, not the data, may have decided the estimate."""
+    cell = (bounds[1] / bounds[0]) ** (1.0 / (_GRID - 1))
+    return bool(np.isfinite(beta) and (beta < bounds[0] * cell or beta > bounds[1] / cell))
+
+
 def _interval(estimate, boots, confidence):
-    boots = boots[np.isfinite(boots)]
+    """``(ci, se, n_failed)``: percentile interval over the finite replicates; failures are counted."""
+    ok = np.isfinite(boots)
+    n_failed = int(boots.size - ok.sum())
+    boots = boots[ok]
     q = (1.0 - confidence) / 2.0
     if boots.size < 2:
-        return (math.nan, math.nan), math.nan
-    return (float(np.quantile(boots, q)), float(np.quantile(boots, 1.0 - q))), float(np.std(boots, ddof=1))
+        return (math.nan, math.nan), math.nan, n_failed
+    return ((float(np.quantile(boots, q)), float(np.quantile(boots, 1.0 - q))), float(np.std(boots, ddof=1)),
+            n_failed)
 
 
 def log_growth_exponent(steps, distances, *, window=None, method: str = "profile", n_boot: int = 400,
@@ -220,12 +258,16 @@ def log_growth_exponent(steps, distances, *, window=None, method: str = "profile
     bounds = _beta_bounds(beta_bounds)
     logt = np.log(t)
     beta, params, r2 = _fit_beta(logt, d.mean(axis=1), method, bounds)
+    check = method == "profile"  # the log-log fit is a closed-form line: no search range
     if d.shape[1] > 1:
         boots = np.array([_fit_beta(logt, m, method, bounds)[0] for m in _bootstrap_means(d, n_boot, seed)])
-        ci, se = _interval(beta, boots, conf)
+        ci, se, failed = _interval(beta, boots, conf)
+        at = int(sum(_at_bound(b, bounds) for b in boots)) if check else 0
+        drawn = n_boot
     else:
-        ci, se = (math.nan, math.nan), math.nan
-    return Fit("beta", beta, ci, se, conf, r2, (int(t[0]), int(t[-1])), len(t), d.shape[1], params, method)
+        (ci, se), failed, at, drawn = ((math.nan, math.nan), math.nan), 0, 0, 0
+    return Fit("beta", beta, ci, se, conf, r2, (int(t[0]), int(t[-1])), len(t), d.shape[1], params, method,
+               check and _at_bound(beta, bounds), drawn, failed, at)
 
 
 def log_growth_slope(steps, distances, *, beta: float = 1.0, moment: str = "mean", window=None,
@@ -281,11 +323,12 @@ def log_growth_slope(steps, distances, *, beta: float = 1.0, moment: str = "mean
     slope, c, r2 = fit(d.mean(axis=1))
     if d.shape[1] > 1:
         boots = np.array([fit(m)[0] for m in _bootstrap_means(d, n_boot, seed)])
-        ci, se = _interval(slope, boots, conf)
+        ci, se, failed = _interval(slope, boots, conf)
+        drawn = n_boot
     else:
-        ci, se = (math.nan, math.nan), math.nan
+        (ci, se), failed, drawn = ((math.nan, math.nan), math.nan), 0, 0
     return Fit("slope", slope, ci, se, conf, r2, (int(t[0]), int(t[-1])), len(t), d.shape[1],
-               {"slope": slope, "c": c, "beta": b}, "linearised")
+               {"slope": slope, "c": c, "beta": b}, "linearised", False, drawn, failed, 0)
 
 
 def first_passage_exponent(distances, log_times, *, window=None, n_boot: int = 400, confidence: float = 0.95,
@@ -348,6 +391,7 @@ def first_passage_exponent(distances, log_times, *, window=None, n_boot: int = 4
     L, lt = L[keep], lt[keep]
     beta, params, r2 = _fit_beta(lt.mean(axis=1), L, "profile", bounds)
     boots = np.array([_fit_beta(m, L, "profile", bounds)[0] for m in _bootstrap_means(lt, b, seed)])
-    ci, se = _interval(beta, boots, conf)
+    ci, se, failed = _interval(beta, boots, conf)
+    at = int(sum(_at_bound(x, bounds) for x in boots))
     return Fit("beta", beta, ci, se, conf, r2, (int(round(L[0])), int(round(L[-1]))), len(L), lt.shape[1], params,
-               "first-passage")
+               "first-passage", _at_bound(beta, bounds), b, failed, at)

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ..io import load_arrays, save_arrays
+from ..io import arrays_equal, load_arrays, save_arrays
 from .fit import log_growth_slope
 
 __all__ = ["HofferResult", "hoffer_experiment", "RULES"]
@@ -50,7 +50,7 @@ def _lr(rule: str, lr0: float, b: int, b0: int) -> float:
     return {"fixed": lr0, "sqrt": lr0 * math.sqrt(b / b0), "linear": lr0 * b / b0}[rule]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class HofferResult:
     """The outcome of :func:`hoffer_experiment` (saves to and loads from npz + JSON).
 
@@ -60,11 +60,18 @@ class HofferResult:
         lrs: ``(nR, nB)`` learning rate of each run.
         steps: ``(S,)`` save steps (updates).
         distances: ``(nR, nB, S, P)`` ``‖w_t − w_0‖`` per particle.
-        diverged: ``(nR, nB)`` number of diverged particles.
+        diverged: ``(nR, nB)`` number of diverged particles. With the default
+            ``diverged="exclude"`` of :func:`hoffer_experiment` their distances are NaN and every
+            mean, fit and bootstrap here leaves them out (``config["diverged"]`` says which).
         slopes, slope_ci, slope_se, r2: ``(nR, nB)``, ``(nR, nB, 2)``, ``(nR, nB)``, ``(nR, nB)`` — fit
             of ``E‖w_t − w_0‖`` against ``log t`` on ``window`` (bootstrap CI and SE over particles).
         window: ``(t_min, t_max)`` of the fit.
         config: the arguments of the run (JSON).
+        provenance: who made it (:func:`sgd_sde.provenance.provenance`); filled by :meth:`save`,
+            read back by :meth:`load`; not part of equality.
+
+    Two results are equal (``==``) when their arrays are equal in dtype, shape and value and their
+    rules, window and config are equal.
     """
 
     rules: tuple[str, ...]
@@ -79,6 +86,19 @@ class HofferResult:
     r2: np.ndarray
     window: tuple[float, float]
     config: dict[str, Any]
+    provenance: dict[str, Any] | None = dataclasses.field(default=None, compare=False)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("rules", "window", "config", "provenance")}
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, HofferResult):
+            return NotImplemented
+        return (tuple(self.rules) == tuple(other.rules) and tuple(self.window) == tuple(other.window)
+                and self.config == other.config and arrays_equal(self._arrays(), other._arrays()))
+
+    __hash__ = None
 
     def spread(self) -> dict[str, float]:
         """``max/min`` of the slopes across batch sizes, per rule (1 = perfectly equalised)."""
@@ -96,15 +116,26 @@ class HofferResult:
         keep = (self.steps >= max(self.window[0], 2)) & (self.steps <= self.window[1])
         x = lt[keep] - lt[keep].mean()
         p = self.distances.shape[-1]
-        counts = np.random.default_rng(seed).multinomial(p, np.full(p, 1.0 / p), size=n_boot) / p
-        means = np.einsum("bp,rksp->brks", counts, self.distances[:, :, keep, :])
+        counts = np.random.default_rng(seed).multinomial(p, np.full(p, 1.0 / p), size=n_boot).astype(np.float64)
+        d = self.distances[:, :, keep, :]
+        alive = np.all(np.isfinite(d), axis=2)  # (nR, nB, P): excluded (diverged) particles are NaN
+        weights = np.einsum("bp,rkp->brkp", counts, alive.astype(np.float64))
+        weights /= np.maximum(weights.sum(-1, keepdims=True), 1e-300)
+        means = np.einsum("brkp,rksp->brks", weights, np.where(np.isfinite(d), d, 0.0))
         slopes = np.einsum("brks,s->brk", means, x) / np.sum(x**2)
         return np.log(slopes.max(-1) / slopes.min(-1))
 
     def distance_at(self, step: int) -> np.ndarray:
         """Mean distance at the save point closest to ``step``: ``(nR, nB)``."""
         i = int(np.argmin(np.abs(self.steps - step)))
-        return self.distances[:, :, i].mean(-1)
+        return self.mean_distance()[:, :, i]
+
+    def mean_distance(self) -> np.ndarray:
+        """``E‖w_t − w_0‖`` over the particles kept (diverged ones excluded when their distances
+        are NaN), ``(nR, nB, S)``."""
+        d = self.distances
+        kept = np.isfinite(d)
+        return np.where(kept, d, 0.0).sum(-1) / np.maximum(kept.sum(-1), 1)
 
     def regime_adaptation(self) -> dict[str, np.ndarray]:
         """Mean final distance per ``(rule, B)``: at a fixed sample budget (``K B₀/B`` updates) and
@@ -113,13 +144,18 @@ class HofferResult:
         budget = np.stack([self.distance_at(k * b0 // int(b))[:, j] for j, b in enumerate(self.batch_sizes)], axis=1)
         return {"fixed_epochs": budget, "matched_updates": self.distance_at(k)}
 
-    def save(self, path) -> None:
-        """Write ``<path>.npz`` and ``<path>.json`` atomically (no pickle)."""
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("rules", "window", "config")}
+    def save(self, path):
+        """Write one checked file ``<path>.npz`` atomically (no pickle), with ``provenance``.
+
+        Returns:
+            the path written.
+        """
+        from ..provenance import provenance
+
+        prov = self.provenance if self.provenance is not None else provenance(self.config, key=self.config.get("key"))
         meta = {"kind": "sgd_sde.HofferResult", "rules": list(self.rules), "window": list(self.window),
-                "config": self.config}
-        save_arrays(path, arrays, meta)
+                "config": self.config, "provenance": prov}
+        return save_arrays(path, self._arrays(), meta)
 
     @classmethod
     def load(cls, path) -> HofferResult:
@@ -132,13 +168,14 @@ class HofferResult:
         arrays, meta = load_arrays(path)
         if meta.get("kind") != "sgd_sde.HofferResult":
             raise ValueError(f"{path!s} does not hold a saved HofferResult (kind={meta.get('kind')!r})")
-        return cls(rules=tuple(meta["rules"]), window=tuple(meta["window"]), config=meta["config"], **arrays)
+        return cls(rules=tuple(meta["rules"]), window=tuple(meta["window"]), config=meta["config"],
+                   provenance=meta.get("provenance"), **arrays)
 
 
 def hoffer_experiment(key, *, batch_sizes=(32, 64, 128, 256), rules=RULES, lr0: float = 0.1,
                       temperature0: float = 0.5, dim: int = 32, alpha: float = 1.8, amplitude: float = 1.0,
                       n_grid: int = 16385, n_particles: int = 16, n_steps: int = 1 << 16, window=None,
-                      quick: bool = False, progress: bool | None = None) -> HofferResult:
+                      quick: bool = False, progress: bool | None = None, diverged: str = "exclude") -> HofferResult:
     r"""Run Hoffer et al.'s diffusion experiment: ``‖w_t − w_0‖`` vs ``log t`` per batch size and lr rule.
 
     SGD ``w ← w − η (∇U(w) + σ B^{-1/2} ξ)``, ``ξ ~ N(0, I)``, on one
@@ -161,6 +198,9 @@ def hoffer_experiment(key, *, batch_sizes=(32, 64, 128, 256), rules=RULES, lr0: 
         quick: shrink to 16 particles, ``2¹⁴`` steps, 8 dimensions (same code path).
         progress: tqdm bars (default off: with log-spaced saves a bar makes :func:`~sgd_sde.simulate`
             compile one program per save interval).
+        diverged: ``"exclude"`` (default): particles that :func:`~sgd_sde.simulate` flags as
+            diverged get NaN distances and are left out of every mean and fit (their number is
+            ``HofferResult.diverged``); ``"include"``: their frozen last values are averaged in.
 
     Returns:
         A :class:`HofferResult`.
@@ -189,6 +229,8 @@ def hoffer_experiment(key, *, batch_sizes=(32, 64, 128, 256), rules=RULES, lr0: 
     from .sinai import default_save_steps
 
     key = _check_key(key)
+    if diverged not in ("exclude", "include"):
+        raise ValueError(f"diverged must be 'exclude' or 'include', got diverged={diverged!r}")
     bs = [V.positive_int("batch_sizes", b) for b in batch_sizes]
     if len(bs) < 2 or any(b1 >= b2 for b1, b2 in zip(bs, bs[1:])):
         raise ValueError(f"batch_sizes must hold at least two increasing sizes, got {tuple(batch_sizes)!r}")
@@ -232,6 +274,8 @@ def hoffer_experiment(key, *, batch_sizes=(32, 64, 128, 256), rules=RULES, lr0: 
                                  f"within 10% of the grid edge {land.extent}; increase n_grid")
             dist[i, j] = tr.saved["distance_from_init"]
             div[i, j] = int(tr.diverged.sum())
+            if diverged == "exclude":
+                dist[i, j][:, np.asarray(tr.diverged, bool)] = np.nan
     win = (math.sqrt(k), float(k)) if window is None else tuple(float(w) for w in window)
     slopes = np.zeros(lrs.shape)
     ci = np.zeros(lrs.shape + (2,))
@@ -239,9 +283,14 @@ def hoffer_experiment(key, *, batch_sizes=(32, 64, 128, 256), rules=RULES, lr0: 
     r2 = np.zeros(lrs.shape)
     for i in range(len(rules)):
         for j in range(len(bs)):
-            f = log_growth_slope(save, dist[i, j], beta=1.0, window=win, n_boot=400, seed=i * 100 + j)
+            kept = np.all(np.isfinite(dist[i, j]), axis=0)
+            if kept.sum() < 2:
+                slopes[i, j], ci[i, j], se[i, j], r2[i, j] = np.nan, (np.nan, np.nan), np.nan, np.nan
+                continue
+            f = log_growth_slope(save, dist[i, j][:, kept], beta=1.0, window=win, n_boot=400, seed=i * 100 + j)
             slopes[i, j], ci[i, j], se[i, j], r2[i, j] = f.estimate, f.ci, f.se, f.r2
     config = dict(batch_sizes=bs, rules=list(rules), lr0=lr0, temperature0=t0, noise_variance=noise_variance,
                   dim=land.dim, alpha=alpha, amplitude=amplitude, n_grid=n_grid, n_particles=p, n_steps=k,
-                  quick=quick, key=np.asarray(jax.random.key_data(key)).tolist())
+                  quick=quick, key=np.asarray(jax.random.key_data(key)).tolist(),
+                  diverged="excluded" if diverged == "exclude" else "included")
     return HofferResult(rules, np.asarray(bs), lrs, save, dist, div, slopes, ci, se, r2, win, config)

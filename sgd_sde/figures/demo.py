@@ -16,10 +16,10 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..dynamics import SGD, EulerMaruyama
-from ..io import load_arrays, save_arrays
 from ..landscapes import Quadratic
 from ..noise import Dense
 from ..simulate import simulate
+from ._cache import cached
 from .style import paper_style, plt, save_figure
 
 __all__ = ["demo_data", "demo_figure"]
@@ -67,18 +67,12 @@ def _ellipse(ax, cov, **kw):
     ax.plot(pts[0], pts[1], **kw)
 
 
-def demo_figure(out_dir, key: int = 0, quick: bool = False) -> Path:
-    """Compute (or load) the demo data under ``out_dir`` and draw ``out_dir/demo.png``."""
+def demo_figure(out_dir, key: int = 0, quick: bool = False, force: bool = False) -> Path:
+    """Compute (or load, when made by the running code with the same ``key``/``quick``) the demo
+    data ``out_dir/demo.npz`` and draw ``out_dir/demo.png``; ``force`` recomputes."""
     out_dir = Path(out_dir)
-    stem = out_dir / "demo"
-    try:
-        data, meta = load_arrays(stem)
-        if meta.get("key") != key or meta.get("quick") != quick:
-            raise FileNotFoundError
-    except (FileNotFoundError, ValueError):
-        data = demo_data(key=key, quick=quick)
-        save_arrays(stem, data, {"figure": "demo", "key": key, "quick": quick})
-        data, meta = load_arrays(stem)
+    data, meta = cached(out_dir / "demo", {"figure": "demo", "quick": quick}, key,
+                        lambda: (demo_data(key=key, quick=quick), {}), force=force)
     with paper_style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 2.8))
         a.semilogy(data["times"], data["sgd_loss"], label="SGD, Gaussian minibatch noise")

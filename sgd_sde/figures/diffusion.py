@@ -9,8 +9,10 @@
 * :func:`hoffer_figure` — ``E‖w_t − w_0‖`` against ``log t`` per batch size for the fixed, √B and
   linear learning-rate rules, and regime adaptation.
 
-Each recipe computes its data (or loads it from ``out_dir`` when present with the same settings),
-saves it with :mod:`sgd_sde.io` (npz + JSON), then plots from the saved data.
+Each recipe computes its data (or loads it from ``out_dir`` when it was made by the running code with
+the same settings and key: :mod:`sgd_sde.figures._cache`), saves it as one checked ``.npz`` with the
+fits and the provenance in its metadata, then plots from the saved data. Fits that stopped at a
+search bound are flagged (``at_bound``) in the data and marked in the figures.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ..io import load_arrays, save_arrays
+from ..io import load_arrays
+from ..provenance import stale_reason
+from ._cache import cached
 from .style import paper_style, plt, save_figure
 
 __all__ = ["sinai_figure", "fractional_figure", "first_passage_figure", "hoffer_figure", "sinai_data",
@@ -32,17 +36,11 @@ CALIBRATION = {1 << 13: 0.44, 1 << 16: 0.49, 1 << 19: 0.53, 1 << 22: 0.553}  # t
 ALPHAS = (0.5, 1.0, 1.5)
 
 
-def _cached(stem: Path, settings: dict, compute):
-    """Load ``stem`` if it was saved with ``settings``; else compute, save and reload it."""
-    try:
-        arrays, meta = load_arrays(stem)
-        if meta.get("settings") == settings:
-            return arrays, meta
-    except (FileNotFoundError, ValueError):
-        pass
-    arrays, extra = compute()
-    save_arrays(stem, arrays, {"settings": settings, **extra})
-    return load_arrays(stem)
+def _cached(stem: Path, key: int, quick: bool, settings, compute, force: bool = False):
+    """``(arrays, meta)`` at ``stem``: reused if made by the running code with ``settings``/``key``,
+    else recomputed; the fits are at the top level of ``meta``."""
+    config = {"figure": stem.name, "quick": quick, "settings": settings}
+    return cached(stem, config, key, compute, force=force)
 
 
 # ----------------------------------------------------------------------------------------------- Sinai
@@ -69,7 +67,7 @@ def sinai_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return {"steps": steps, "positions": x}, fits
 
 
-def sinai_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def sinai_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/sinai.png`` (data in ``out_dir/sinai.npz|json``).
 
     References:
@@ -77,7 +75,7 @@ def sinai_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         Bouchaud & Georges 1990, "Anomalous diffusion in disordered media".
     """
     out_dir = Path(out_dir)
-    arrays, meta = _cached(out_dir / "sinai", {"key": key, "quick": quick}, lambda: sinai_data(key, quick))
+    arrays, meta = _cached(out_dir / "sinai", key, quick, None, lambda: sinai_data(key, quick), force)
     steps, d = arrays["steps"], np.abs(arrays["positions"]).astype(np.float64)
     keep = steps >= 4
     t, m = steps[keep], d[keep].mean(1)
@@ -104,8 +102,9 @@ def sinai_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         b.axhline(KESTEN_MEAN, color="k", ls=":", label="limit E|b| = 5/6")
         b.set_xlabel("log₂ n")
         b.set_ylim(0, 0.9)
-        naive = meta["loglog"]
-        b.set_title(f"log-log exponent {naive['estimate']:.2f} (not 2): log convergence")
+        naive, prof = meta["loglog"], meta["profile"]
+        b.set_title(f"log-log exponent {naive['estimate']:.2f} (not 2): log convergence"
+                    + ("\nprofile β at its search bound" if prof.get("at_bound") else ""))
         b.legend(frameon=False, loc="lower right")
         fig.tight_layout()
         out = out_dir / "sinai.png"
@@ -113,10 +112,17 @@ def sinai_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
     return out
 
 
-def _ci_bar(ax, x, estimate, ci, **kw):
-    """One point with its (asymmetric) confidence interval."""
+def _ci_bar(ax, x, estimate, ci, at_bound=False, **kw):
+    """One point with its (asymmetric) confidence interval; a fit that stopped at a search bound
+    of β is circled in red and labelled "at bound" (its value is the range's, not the data's)."""
     lo, hi = ci
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        lo = hi = estimate
     ax.errorbar(x, estimate, yerr=[[estimate - lo], [hi - estimate]], capsize=2, **kw)
+    if at_bound:
+        y = min(estimate, 7.6)  # the panels clip at β = 8
+        ax.plot([x], [y], "o", ms=9, mfc="none", mec="red", mew=1.0)
+        ax.annotate("at bound", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color="red")
 
 
 def _beta_frame(ax, title):
@@ -158,14 +164,15 @@ def fractional_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return arrays, fits
 
 
-def fractional_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def fractional_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/fractional.png`` (data in ``out_dir/fractional.npz|json``).
 
     References:
         Bouchaud & Georges 1990, "Anomalous diffusion in disordered media".
     """
     out_dir = Path(out_dir)
-    arrays, meta = _cached(out_dir / "fractional", {"key": key, "quick": quick}, lambda: fractional_data(key, quick))
+    arrays, meta = _cached(out_dir / "fractional", key, quick, FRACTIONAL_QUICK if quick else FRACTIONAL,
+                           lambda: fractional_data(key, quick), force)
     times = arrays["times"]
     keep = times >= 1.0
     with paper_style():
@@ -188,7 +195,7 @@ def fractional_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
             d = arrays[f"distances_{al}"]
             for j, (method, mk) in enumerate((("profile", "o"), ("loglog", "x"))):
                 f = log_growth_exponent(times, d, window=late, method=method, n_boot=200)
-                _ci_bar(b, 2 / al + 0.08 * (j - 0.5), f.estimate, f.ci, fmt=mk, color=f"C{i}",
+                _ci_bar(b, 2 / al + 0.08 * (j - 0.5), f.estimate, f.ci, f.at_bound, fmt=mk, color=f"C{i}",
                         label=f"{method}, t ≥ {start:g}" if i == 0 else None)
         _beta_frame(b, "fitted β, late window (off-scale: clipped)")
         fig.tight_layout()
@@ -220,7 +227,7 @@ def first_passage_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return arrays, fits
 
 
-def first_passage_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def first_passage_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/first_passage.png`` (data in ``out_dir/first_passage.npz|json``).
 
     Left: the typical log exit time ``E_env log τ(L)`` against ``L^{α/2}`` — a straight line is
@@ -232,13 +239,15 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         Bouchaud & Georges 1990, "Anomalous diffusion in disordered media".
     """
     out_dir = Path(out_dir)
-    arrays, meta = _cached(out_dir / "first_passage", {"key": key, "quick": quick},
-                           lambda: first_passage_data(key, quick))
+    arrays, meta = _cached(out_dir / "first_passage", key, quick, FIRST_PASSAGE_QUICK if quick else FIRST_PASSAGE,
+                           lambda: first_passage_data(key, quick), force)
     L = arrays["distances"]
     try:
         _, sim = load_arrays(out_dir / "fractional")
     except (FileNotFoundError, ValueError):
         sim = {}
+    if stale_reason(sim.get("provenance")) is not None or sim.get("quick") != quick:
+        sim = {}  # made by other code or settings: not drawn next to this data
     with paper_style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 2.8))
         for i, al in enumerate(ALPHAS):
@@ -251,12 +260,12 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         a.legend(frameon=False)
         for i, al in enumerate(ALPHAS):
             f = meta[f"beta_{al}"]
-            _ci_bar(b, 2 / al - 0.06, f["estimate"], f["ci"], fmt="o", color=f"C{i}",
+            _ci_bar(b, 2 / al - 0.06, f["estimate"], f["ci"], f.get("at_bound", False), fmt="o", color=f"C{i}",
                     label="first passage (exact τ)" if i == 0 else None)
             if f"profile_{al}" in sim:
                 g = sim[f"profile_{al}"]
-                _ci_bar(b, 2 / al + 0.06, g["estimate"], g["ci"], fmt="s", mfc="none", color=f"C{i}",
-                        label="simulated walk, same fit, t ≤ 1.3e4" if i == 0 else None)
+                _ci_bar(b, 2 / al + 0.06, g["estimate"], g["ci"], g.get("at_bound", False), fmt="s", mfc="none",
+                        color=f"C{i}", label="simulated walk, same fit, t ≤ 1.3e4" if i == 0 else None)
         _beta_frame(b, "distance ~ (log t − c)^β (off-scale: clipped)")
         fig.tight_layout()
         out = out_dir / "first_passage.png"
@@ -265,7 +274,7 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- Hoffer
-def hoffer_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def hoffer_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/hoffer.png`` from :func:`~sgd_sde.diffusion.hoffer_experiment` (data in
     ``out_dir/hoffer.npz|json``).
 
@@ -275,18 +284,27 @@ def hoffer_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
     """
     from ..diffusion.hoffer import HofferResult, hoffer_experiment
 
+    from ._cache import LAST_STATUS, write_readable_copy
+
     out_dir = Path(out_dir)
     stem = out_dir / "hoffer"
     try:
         res = HofferResult.load(stem)
-        if res.config.get("quick") != quick or res.config.get("key") != np.asarray(
-                jax.random.key_data(jax.random.key(key))).tolist():
-            raise FileNotFoundError
-    except (FileNotFoundError, ValueError):
-        hoffer_experiment(jax.random.key(key), quick=quick).save(stem)
+        reason = stale_reason(res.provenance)
+        if reason is None and (res.config.get("quick") != quick or res.config.get("key") != np.asarray(
+                jax.random.key_data(jax.random.key(key))).tolist()):
+            reason = "config or key differs"
+    except (FileNotFoundError, ValueError) as err:
+        reason = f"no usable saved data ({err})"
+    if force or reason is not None:
+        path = hoffer_experiment(jax.random.key(key), quick=quick).save(stem)
+        write_readable_copy(path, *load_arrays(stem))
         res = HofferResult.load(stem)
+        LAST_STATUS[str(stem)] = f"regenerated: {'forced' if force else reason}"
+    else:
+        LAST_STATUS[str(stem)] = "reused"
     titles = {"fixed": "fixed lr", "sqrt": "lr ∝ √B (Hoffer)", "linear": "lr ∝ B (linear rule)"}
-    m = res.distances.mean(-1)
+    m = res.mean_distance()  # diverged particles excluded (their number is in the panel titles)
     keep = res.steps >= 1
     spread = res.spread()
     with paper_style():
@@ -298,7 +316,9 @@ def hoffer_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
                         label=f"B={int(b)}: {res.slopes[i, j]:.3g} [{lo:.3g}, {hi:.3g}]")
             ax.axvspan(*np.log(res.window), color="0.93", zorder=0)
             ax.set_xlabel("log t (updates)")
-            ax.set_title(f"{titles[rule]}; spread {spread[rule]:.2f}×")
+            n_div = int(np.sum(res.diverged[i]))
+            ax.set_title(f"{titles[rule]}; spread {spread[rule]:.2f}×" + (
+                f"\n{n_div} diverged particles {res.config.get('diverged', 'included')}" if n_div else ""))
             ax.legend(frameon=False, fontsize=6, title="slope [95% CI]", title_fontsize=6)
         axes[0].set_ylabel("E‖w_t − w_0‖")
         ra = res.regime_adaptation()

@@ -1,9 +1,10 @@
 """Figure recipes for :mod:`sgd_sde.stability`: escape times, stability radius, Wu–Ma–E, Zhu et al.
 
-Each ``*_figure(out_dir, quick=False, key=0)`` computes its data (or loads it when a file made
-with the same ``key``/``quick`` exists), saves it with :func:`sgd_sde.io.save_arrays` (``.npz`` +
-JSON, with the measured numbers in the JSON), then plots *from the saved file* to a PNG.
-``quick=True`` shrinks ensembles and grids but runs the same code path.
+Each ``*_figure(out_dir, quick=False, key=0, force=False)`` computes its data (or loads it when a
+file made by the running code with the same ``key``/``quick`` exists: see
+:mod:`sgd_sde.figures._cache`), saves it as one checked ``.npz`` with the measured numbers and the
+provenance in its metadata, then plots *from the saved file* to a PNG. ``quick=True`` shrinks
+ensembles and grids but runs the same code path.
 
 References:
     Kramers 1940; Xie, Sato & Sugiyama 2021, "A Diffusion Theory for Deep Learning Dynamics";
@@ -23,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics import SGD, EulerMaruyama
-from ..io import load_arrays, save_arrays
 from ..landscapes import DoubleWell, LinearRegression, Quadratic, SharpFlat1D
 from ..noise import Dense, ExactMinibatch, HessianShaped, Isotropic
 from ..simulate import simulate
@@ -40,27 +40,21 @@ from ..stability import (
     stability_radius,
     threshold_bracket,
 )
+from ._cache import cached
 from .style import paper_style, plt, save_figure
 
 __all__ = ["escape_data", "escape_figure", "radius_data", "radius_figure", "wu_ma_e_data", "wu_ma_e_figure",
-           "zhu_data", "zhu_figure"]
+           "zhu_data", "zhu_figure", "map_agreement"]
 
 
-_DATA_VERSION = 2  # bump when a recipe's saved arrays change; older files are recomputed
+def _cached(out_dir, name: str, key: int, quick: bool, compute: Callable[[], tuple[dict, dict]], force: bool = False):
+    """``(arrays, meta)`` of figure ``name``; ``meta["results"]`` holds the measured numbers."""
 
-
-def _cached(out_dir, name: str, key: int, quick: bool, compute: Callable[[], tuple[dict, dict]]):
-    stem = Path(out_dir) / name
-    try:
-        data, meta = load_arrays(stem)
-        if meta.get("key") != key or meta.get("quick") != quick or meta.get("data_version") != _DATA_VERSION:
-            raise FileNotFoundError
-    except (FileNotFoundError, ValueError):
+    def run():
         arrays, results = compute()
-        save_arrays(stem, arrays, {"figure": name, "key": key, "quick": quick, "data_version": _DATA_VERSION,
-                                   "results": results})
-        data, meta = load_arrays(stem)
-    return data, meta
+        return arrays, {"results": results}
+
+    return cached(Path(out_dir) / name, {"figure": name, "quick": quick}, key, run, force=force)
 
 
 # --------------------------------------------------------------------------- escape (Kramers, Xie)
@@ -163,10 +157,10 @@ def escape_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return arrays, results
 
 
-def escape_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def escape_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/escape.png``: (a) τ vs 1/T with quadrature and Kramers, (b) log τ vs B/η
     (Xie et al.), (c) flat/sharp escape-time ratio under Hessian-shaped vs isotropic noise."""
-    data, meta = _cached(out_dir, "escape", key, quick, lambda: escape_data(key, quick))
+    data, meta = _cached(out_dir, "escape", key, quick, lambda: escape_data(key, quick), force)
     with paper_style():
         fig, (a, b, c) = plt.subplots(1, 3, figsize=(10.0, 3.0))
         T = data["temperatures"]
@@ -250,9 +244,9 @@ def radius_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return arrays, results
 
 
-def radius_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def radius_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/radius.png``: stability radius vs ρ(H), log-log, with the fitted slopes."""
-    data, meta = _cached(out_dir, "radius", key, quick, lambda: radius_data(key, quick))
+    data, meta = _cached(out_dir, "radius", key, quick, lambda: radius_data(key, quick), force)
     res = meta["results"]
     with paper_style():
         fig, ax = plt.subplots(figsize=(4.2, 3.2))
@@ -283,6 +277,17 @@ def radius_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
 WME_H = np.array([0.5, 1, 1, 1.5, 2, 2, 3, 4, 6, 9])
 
 
+def map_agreement(exact, lo, hi, factor, rel: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided agreement of a simulated stability map with the exact factor, per grid point:
+    ``(lo ≤ exact ≤ hi, |factor − exact| < rel·exact)``.
+
+    References:
+        Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning".
+    """
+    exact, lo, hi, factor = (np.asarray(v, np.float64) for v in (exact, lo, hi, factor))
+    return (lo <= exact) & (exact <= hi), np.abs(factor - exact) < rel * exact
+
+
 def wu_ma_e_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     """Second moments of SGD vs GD at η = 0.55 (n = 10, B = 2, without replacement) and the
     simulated (lr, B) stability map against Wu–Ma–E's exact factor."""
@@ -311,19 +316,24 @@ def wu_ma_e_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
               "exact_moments": exact_factor_1d(0.55, WME_H, 2) ** np.arange(T + 1),
               "gd_moments": (1 - 0.55 * a) ** (2 * np.arange(T + 1)), "lrs": lrs, "batch_sizes": bss,
               "sim_factor": grid["factor"], "sim_lo": grid["lo"], "sim_hi": grid["hi"], "exact_factor": exact,
-              "fine_lrs": fine, "fine_factor": br["factor"][0], "fine_lo": br["lo"][0], "fine_hi": br["hi"][0]}
-    agree = np.mean((exact >= grid["lo"] - 1e-12) | (np.abs(grid["factor"] - exact) < 0.02 * exact))
+              "fine_lrs": fine, "fine_factor": br["factor"][0], "fine_lo": br["lo"][0], "fine_hi": br["hi"][0],
+              "sim_n_diverged": grid["n_diverged"]}
+    within_ci, within_2pct = map_agreement(exact, grid["lo"], grid["hi"], grid["factor"])
     results = {"lr": 0.55, "factor_exact": exact_factor_1d(0.55, WME_H, 2), "factor_simulated": sgd.factor,
                "factor_ci": sgd.ci, "gd_factor": (1 - 0.55 * a) ** 2, "lyapunov_simulated": sgd.lyapunov,
                "threshold_exact": thr, "gd_threshold": 2 / a, "bracket": [lo, hi],
-               "bracket_contains_exact": bool(lo < thr < hi), "map_fraction_within_ci_or_2pct": float(agree),
-               "n_particles": P}
+               "bracket_contains_exact": bool(lo < thr < hi),
+               "map_fraction_within_ci": float(np.mean(within_ci)),
+               "map_fraction_within_ci_or_2pct": float(np.mean(within_ci | within_2pct)),
+               "map_points": int(exact.size), "map_n_diverged": int(np.sum(grid["n_diverged"])),
+               "map_diverged": grid["diverged"], "factor_n_diverged": sgd.n_diverged,
+               "factor_is_lower_bound": sgd.factor_is_lower_bound, "n_particles": P}
     return arrays, results
 
 
-def wu_ma_e_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def wu_ma_e_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/wu_ma_e.png``: (a) E x_t² of SGD vs GD at η = 0.55; (b) the (lr, B) map."""
-    data, meta = _cached(out_dir, "wu_ma_e", key, quick, lambda: wu_ma_e_data(key, quick))
+    data, meta = _cached(out_dir, "wu_ma_e", key, quick, lambda: wu_ma_e_data(key, quick), force)
     res = meta["results"]
     with paper_style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.4))
@@ -334,7 +344,9 @@ def wu_ma_e_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
         a.semilogy(t, data["gd_moments"], "C3--", label=f"GD {res['gd_factor']:.4f}^t")
         a.set_xlabel("step t")
         a.set_ylabel("x_t² / x_0²")
-        a.set_title("η = 0.55 (n = 10, B = 2, no replacement)")
+        a.set_title("η = 0.55 (n = 10, B = 2, no replacement)" + (
+            f"\n{res['factor_n_diverged']} diverged particles included: factor is a lower bound"
+            if res.get("factor_is_lower_bound") else ""))
         a.legend(frameon=False)
         lrs, bss = data["lrs"], data["batch_sizes"]
         L, Bm = np.meshgrid(lrs, bss)
@@ -384,9 +396,9 @@ def zhu_data(key: int = 0, quick: bool = False) -> tuple[dict, dict]:
     return arrays, results
 
 
-def zhu_figure(out_dir, quick: bool = False, key: int = 0) -> Path:
+def zhu_figure(out_dir, quick: bool = False, key: int = 0, force: bool = False) -> Path:
     """Draw ``out_dir/zhu.png``: E L_t for the three noise shapes, simulated vs exact."""
-    data, meta = _cached(out_dir, "zhu", key, quick, lambda: zhu_data(key, quick))
+    data, meta = _cached(out_dir, "zhu", key, quick, lambda: zhu_data(key, quick), force)
     res = meta["results"]
     with paper_style():
         fig, ax = plt.subplots(figsize=(4.4, 3.2))

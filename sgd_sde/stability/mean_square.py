@@ -56,6 +56,13 @@ class MeanSquareResult:
         lyapunov: ``mean_p log(‖θ_T − θ*‖² / r²) / T`` — the typical (almost-sure) rate; a path
             converges a.s. when it is ``< 0`` even if the second moment grows.
         diverged_fraction: fraction flagged as diverged by :func:`sgd_sde.simulate`.
+        n_diverged: number of diverged particles.
+        diverged: ``"included"`` (their last finite values are in every mean: the factor is then a
+            lower bound, see :attr:`factor_is_lower_bound`) or ``"excluded"`` (dropped from every
+            mean; :attr:`n_used` particles remain).
+        n_used: particles in the means.
+        factor_is_lower_bound: ``True`` when diverged particles are included (frozen values
+            understate their second moment) or excluded (their growth is left out).
     """
 
     factor: float
@@ -63,6 +70,10 @@ class MeanSquareResult:
     moments: np.ndarray
     lyapunov: float
     diverged_fraction: float
+    n_diverged: int = 0
+    diverged: str = "included"
+    n_used: int = 0
+    factor_is_lower_bound: bool = False
 
 
 def _sq_dist(landscape, theta, theta0):
@@ -70,14 +81,22 @@ def _sq_dist(landscape, theta, theta0):
 
 
 def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_steps: int, n_particles: int,
-                         radius: float = 1.0, level: float = 0.95, minimum_tol: float = 1e-4) -> MeanSquareResult:
+                         radius: float = 1.0, level: float = 0.95, minimum_tol: float = 1e-4,
+                         diverged: str = "include") -> MeanSquareResult:
     r"""Per-step growth factor of the second moment of ``θ_t − θ*``, by simulating with :func:`sgd_sde.simulate`.
 
     Particles start at ``θ* + radius·u`` (``u`` uniform on the sphere) and run ``n_steps`` steps.
     For linearised SGD (a quadratic per-example loss, e.g. ``LinearRegression`` with zero
     residuals) :math:`\mathbb E x_t^2 = F^t x_0^2` exactly, with Wu–Ma–E's factor ``F``. The
     estimate's relative variance grows like :math:`(\mathbb E(1-\eta\hat h)^4/F^2)^T`, so keep
-    ``n_steps`` small (a few to tens) and ``n_particles`` large.
+    ``n_steps`` small (a few to tens) and ``n_particles`` large. ``x_T²`` is a product of ``T``
+    random factors, heavy-tailed: the interval is a studentized bootstrap on the log scale
+    (:func:`sgd_sde.stability._stats.heavy_mean_ci`), not ``mean ± z·sd/√P``.
+
+    Particles that :func:`sgd_sde.simulate` flags as diverged are counted (``n_diverged``) and,
+    by default, included with their last finite values, so that a diverging second moment is not
+    hidden; ``factor_is_lower_bound`` says that the factor then understates the growth.
+    ``diverged="exclude"`` drops them from every mean instead (``n_used`` says how many remain).
 
     Args:
         key: ``jax.random.key`` (or an ``int`` seed).
@@ -88,13 +107,14 @@ def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_ste
         radius: starting distance ``> 0``.
         level: confidence level in ``(0, 1)``.
         minimum_tol: tolerance of the minimum check.
+        diverged: ``"include"`` (default) or ``"exclude"`` diverged particles from the means.
 
     Returns:
         A :class:`MeanSquareResult`.
 
     Raises:
         ValueError: non-positive ``n_steps``/``radius``, ``n_particles < 2``, ``minimum`` not a
-            minimum, ``level`` outside ``(0, 1)``.
+            minimum, ``level`` outside ``(0, 1)``, ``diverged`` not ``"include"``/``"exclude"``.
 
     Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
@@ -114,11 +134,18 @@ def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_ste
     """
     from ..simulate import simulate
 
+    policy = _diverged_policy(diverged)
     key, theta0, obs, r, level = _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, radius,
                                           level, minimum_tol)
     traj = simulate(key, landscape, dynamics, theta0, noise=noise, n_steps=n_steps, save_every=1,
                     observables=obs, progress=False)
-    return _summarise(traj, r, n_steps, level)
+    return _summarise(traj, r, n_steps, level, policy)
+
+
+def _diverged_policy(diverged) -> str:
+    if diverged not in ("include", "exclude"):
+        raise ValueError(f"diverged must be 'include' or 'exclude', got diverged={diverged!r}")
+    return diverged
 
 
 def _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, radius, level, minimum_tol):
@@ -140,25 +167,38 @@ def _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, rad
     return k_run, theta0, obs, r, level
 
 
-def _summarise(traj, r, n_steps, level) -> MeanSquareResult:
+def _summarise(traj, r, n_steps, level, policy="include") -> MeanSquareResult:
     sq = np.asarray(traj.saved["sq"], np.float64) / r**2  # (T+1, P)
+    div = np.asarray(traj.diverged, bool)
+    n_div = int(div.sum())
+    if policy == "exclude":
+        sq = sq[:, ~div]
     p = sq.shape[1]
+    if p == 0:
+        nan = float("nan")
+        return MeanSquareResult(nan, (nan, nan), np.full(sq.shape[0], nan), nan, float(np.mean(div)), n_div,
+                                "excluded", 0, True)
     moments = sq.mean(axis=1)
-    mT, se = moments[-1], float(sq[-1].std(ddof=1) / math.sqrt(p))
-    z = _stats.z_value(level)
-    lo, hi = max(mT - z * se, 1e-300), mT + z * se
+    lo, hi = _stats.heavy_mean_ci(sq[-1], level)
+    lo = max(lo, 1e-300)
     lyap = float(np.mean(np.log(np.maximum(sq[-1], 1e-300)))) / n_steps
-    return MeanSquareResult(factor=float(mT ** (1.0 / n_steps)), ci=(lo ** (1.0 / n_steps), hi ** (1.0 / n_steps)),
-                            moments=moments, lyapunov=lyap, diverged_fraction=float(np.mean(traj.diverged)))
+    return MeanSquareResult(factor=float(moments[-1] ** (1.0 / n_steps)), ci=(lo ** (1.0 / n_steps), hi ** (1.0 / n_steps)),
+                            moments=moments, lyapunov=lyap, diverged_fraction=float(np.mean(div)), n_diverged=n_div,
+                            diverged="excluded" if policy == "exclude" else "included", n_used=p,
+                            factor_is_lower_bound=n_div > 0)
 
 
 def stability_map(key, landscape, dynamics, minimum, *, noise=None, lrs, batch_sizes, n_steps: int,
-                  n_particles: int, level: float = 0.95) -> dict[str, np.ndarray]:
+                  n_particles: int, level: float = 0.95, diverged: str = "include") -> dict[str, np.ndarray]:
     """:func:`second_moment_growth` over the grid ``batch_sizes × lrs`` (same key: common random numbers).
 
+    Diverged particles are counted per grid point (``n_diverged``) and included (default; the
+    factor is then a lower bound there) or excluded (``diverged="exclude"``), as in
+    :func:`second_moment_growth`; ``"diverged"`` in the result says which.
+
     Returns:
-        ``{"lrs", "batch_sizes", "factor", "lo", "hi", "lyapunov"}``; the last four have shape
-        ``(len(batch_sizes), len(lrs))``.
+        ``{"lrs", "batch_sizes", "factor", "lo", "hi", "lyapunov", "n_diverged", "diverged"}``;
+        ``factor`` … ``n_diverged`` have shape ``(len(batch_sizes), len(lrs))``.
 
     Raises:
         ValueError: empty or invalid ``lrs``/``batch_sizes`` and anything :func:`second_moment_growth` raises.
@@ -166,27 +206,30 @@ def stability_map(key, landscape, dynamics, minimum, *, noise=None, lrs, batch_s
     References:
         Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning".
     """
-    from ..sharding import sweep
+    from ..simulate import sweep
 
     lr_arr = np.asarray([V.positive("lrs", v) for v in np.ravel(np.asarray(lrs, dtype=np.float64))])
     b_arr = np.asarray([V.positive_int("batch_sizes", int(v)) for v in np.ravel(np.asarray(batch_sizes))])
     if lr_arr.size == 0 or b_arr.size == 0:
         raise ValueError("lrs and batch_sizes must be non-empty")
+    policy = _diverged_policy(diverged)
     run_key, theta0, obs, r, level = _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, 1.0,
                                               level, 1e-4)
     for b in b_arr:
         check_common(landscape, dynamics, noise).check_batch_size(landscape, int(b))
     shape = (b_arr.size, lr_arr.size)
     out = {k: np.zeros(shape) for k in ("factor", "lo", "hi", "lyapunov")}
+    out["n_diverged"] = np.zeros(shape, np.int64)
     runs = sweep(run_key, landscape, dynamics, theta0, lrs=[float(v) for v in lr_arr],
                  batch_sizes=[int(b) for b in b_arr], noise=noise, n_steps=n_steps, save_every=1,
                  observables=obs, progress=False)
     for (lr, b), traj in runs.items():
         i, j = int(np.flatnonzero(b_arr == b)[0]), int(np.flatnonzero(lr_arr == lr)[0])
-        res = _summarise(traj, r, n_steps, level)
+        res = _summarise(traj, r, n_steps, level, policy)
         out["factor"][i, j], (out["lo"][i, j], out["hi"][i, j]), out["lyapunov"][i, j] = (
             res.factor, res.ci, res.lyapunov)
-    return {"lrs": lr_arr, "batch_sizes": b_arr, **out}
+        out["n_diverged"][i, j] = res.n_diverged
+    return {"lrs": lr_arr, "batch_sizes": b_arr, **out, "diverged": "excluded" if policy == "exclude" else "included"}
 
 
 def threshold_bracket(lrs, lo, hi) -> tuple[float, float]:

@@ -150,6 +150,9 @@ class RadiusResult:
             of particles that stayed.
         n_particles, n_steps, delta, level, direction: the settings.
         stable_at_minimum: ``False`` if even ``r = 0`` fails (then ``radius = 0``).
+        diverged: how particles whose parameters blew up (non-finite) are treated: they count as
+            having left the basin — included in every count as exits, since a blown-up iterate
+            has certainly left it.
     """
 
     radius: float
@@ -165,6 +168,7 @@ class RadiusResult:
     level: float
     direction: str
     stable_at_minimum: bool
+    diverged: str = "counted as having left the basin"
 
 
 def _outside_fn(landscape, params, theta):

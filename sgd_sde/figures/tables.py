@@ -1,0 +1,293 @@
+"""Results tables of ``papers/*.md``, written by code from the saved figure data.
+
+A note holds a generated table between two markers::
+
+    <!-- results:wu_ma_e:start -->
+    ... (written by write_paper_tables; do not edit by hand) ...
+    <!-- results:wu_ma_e:end -->
+
+:func:`write_paper_tables` replaces what lies between each pair with the table :data:`TABLES`
+renders from the figure's saved bundle (``figures/<folder>/<name>.npz``: arrays, measured numbers
+and provenance in one checked file), ending with a line that says which data, code and key the
+numbers come from. :func:`check_paper_tables` lists the tables that differ from what their data
+gives, so a test fails when a table and its data disagree.
+
+Examples:
+    >>> sorted(TABLES)[:3]
+    ['escape', 'first_passage', 'fractional']
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..io import load_arrays
+
+__all__ = ["TABLES", "render_table", "write_paper_tables", "check_paper_tables"]
+
+_MARK = re.compile(r"<!-- results:(?P<name>[a-z_]+):start -->\n(?P<body>.*?)<!-- results:(?P=name):end -->", re.S)
+
+
+def _f(x, d=4) -> str:
+    """A number to ``d`` significant digits (``—`` for None/NaN)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{float(x):.{d}g}"
+
+
+def _ci(ci, d=4) -> str:
+    return f"[{_f(ci[0], d)}, {_f(ci[1], d)}]"
+
+
+def _flags(fit: dict) -> str:
+    """The bound/bootstrap flags of a :class:`~sgd_sde.diffusion.Fit` dict, or ``""``."""
+    out = []
+    if fit.get("at_bound"):
+        out.append("**β at its search bound**")
+    if fit.get("n_boot_failed"):
+        out.append(f"{fit['n_boot_failed']}/{fit['n_boot']} bootstrap fits failed")
+    if fit.get("n_boot_at_bound"):
+        out.append(f"{fit['n_boot_at_bound']}/{fit['n_boot']} bootstrap fits at a bound")
+    return "; ".join(out)
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- tables
+def _wu_ma_e(a, m) -> str:
+    from .stability import WME_H
+
+    r = m["results"]
+    lr, h = r["lr"], WME_H
+    logs = [math.log((1 - lr * (h[i] + h[j]) / 2) ** 2) for i, j in itertools.combinations(range(h.size), 2)]
+    lb = " (lower bound: diverged particles included)" if r.get("factor_is_lower_bound") else ""
+    rows = [
+        [f"SGD factor at η = {lr}", _f(r["factor_exact"], 5),
+         f"{_f(r['factor_simulated'], 5)}, 95% CI {_ci(r['factor_ci'], 5)} (T = {len(a['t']) - 1}){lb}"],
+        [f"GD factor at η = {lr}", _f(r["gd_factor"], 4), _f(r["gd_factor"], 4) + " (deterministic)"],
+        ["SGD threshold (B = 2)", _f(r["threshold_exact"], 5),
+         f"bracket {_ci(r['bracket'], 3)}; contains exact: {'yes' if r['bracket_contains_exact'] else 'no'}"],
+        ["GD threshold 2/a", _f(r["gd_threshold"], 4),
+         "outside the bracket" if not (r["bracket"][0] < r["gd_threshold"] < r["bracket"][1]) else "inside the bracket"],
+        [f"(lr, B) map, {a['lrs'].size} × {a['batch_sizes'].size} grid", "contour F = 1",
+         f"exact factor inside the simulated two-sided 95% CI at {100 * r['map_fraction_within_ci']:.1f}% of "
+         f"{r['map_points']} points; inside the CI or within 2% at {100 * r['map_fraction_within_ci_or_2pct']:.1f}%; "
+         f"{r['map_n_diverged']} diverged particles ({r['map_diverged']})"],
+        [f"typical-path rate E log(1−ηĥ)² at {lr}", _f(float(np.mean(logs)), 4), _f(r["lyapunov_simulated"], 4)],
+    ]
+    return _table(["quantity", "exact", "simulated"], rows)
+
+
+def _radius(a, m) -> str:
+    r = m["results"]
+    rho = a["rhos"]
+    fmt = lambda v: "**0**" if v == 0 else f"{v:.3f}"  # noqa: E731
+    t1 = _table(["ρ(H)"] + [_f(x, 3) for x in rho],
+                [["rim 2/√ρ"] + [f"{v:.3f}" for v in a["rim"]],
+                 ["r, Hessian-shaped"] + [fmt(v) for v in a["hessian_radius"]],
+                 ["r, isotropic (same tr)"] + [fmt(v) for v in a["isotropic_radius"]]])
+    rows = []
+    for name, label in (("hessian", "Hessian-shaped"), ("isotropic", "isotropic")):
+        res = r[name]
+        if res.get("slope") is None:
+            rows.append([label, "—", "—", res.get("note", "")])
+        else:
+            rows.append([label, _f(res["slope"], 3), _ci(res["ci"], 3), "yes" if res["minus_one_in_ci"] else "no"])
+    t2 = _table(["noise", "fitted slope (stable points)", "95% CI", "−1 in CI?"], rows)
+    return t1 + "\n\n" + t2
+
+
+def _escape(a, m) -> str:
+    r = m["results"]
+    rows = [[_f(x["T"], 3), f"{_f(x['simulated'], 5)} ± {_f(x['se'], 2)}", _f(x["exact"], 5),
+             f"{100 * x['sim_rel_err']:+.1f}%", _f(x["kramers"], 5), f"{100 * x['kramers_rel_err']:+.1f}%"]
+            for x in r["isotropic"]]
+    t1 = _table(["T", "simulated τ ± SE", "exact (quadrature)", "sim. error", "Kramers", "Kramers error"], rows)
+    dt = r["dt_control_T0.1"]
+    xie = r["xie"]
+    sf = r["sharp_flat"]
+    ratios = a["ratios"]
+    t_hess = _table(["B/η"] + [_f(x, 3) for x in ratios],
+                    [["exact τ (quadrature)"] + [_f(x, 4) for x in a["xie_exact"]],
+                     ["simulated τ ± SE"] + [f"{_f(x, 4)} ± {_f(e, 2)}" for x, e in zip(a["xie_mean"], a["xie_se"])]])
+    t2 = _table(["quantity", "value"], [
+        [f"τ at T = 0.1 with dt = {_f(dt['dt'], 3)} (time-step control)", f"{_f(dt['simulated'], 5)} ± {_f(dt['se'], 2)}"],
+        ["Xie slope d log τ / d(B/η), exact", _f(xie["slope_exact"], 4)],
+        ["… simulated (weighted fit)", f"{_f(xie['slope_simulated'], 4)} ± {_f(xie['slope_se'], 2)}"],
+        ["… quadrature secant over the same B/η", _f(xie["slope_quadrature_secant"], 4)],
+        ["τ_flat/τ_sharp, Hessian-shaped, exact (B/η = " + ", ".join(_f(x, 2) for x in a["sf_ratios"]) + ")",
+         ", ".join(_f(x, 4) for x in sf["ratio_hessian_exact"])],
+        ["… simulated (B/η = " + ", ".join(_f(x, 2) for x in a["sf_sim_ratios"]) + ")",
+         ", ".join(_f(x, 4) for x in sf["ratio_hessian_sim"])],
+        ["τ_flat/τ_sharp, isotropic, exact", ", ".join(_f(x, 4) for x in sf["ratio_isotropic_exact"])],
+        ["… simulated", ", ".join(_f(x, 4) for x in sf["ratio_isotropic_sim"])],
+    ])
+    return t1 + "\n\n" + t_hess + "\n\n" + t2
+
+
+def _zhu(a, m) -> str:
+    r = m["results"]
+    rows = [[name, _f(r["indicator"][name], 4), f"{100 * r['max_rel_err'][name]:.2f}%"]
+            for name in ("top_eigenvector", "hessian", "isotropic") if name in r["indicator"]]
+    return _table(["noise shape (tr Σ = 1)", "tr(HΣ)", "max |simulated/exact − 1| over t"], rows) + (
+        f"\n\n{r['n_particles']} particles, Euler–Maruyama dt = {r['dt']}.")
+
+
+def _sinai(a, m) -> str:
+    rows = []
+    for key, label in (("linearised", "√E|Xₙ| = a(log n − c), slope a (Kesten: √(5/6) = 0.913)"),
+                       ("profile", "profile fit a(log n − c)^β, β"), ("loglog", "naive log-log exponent (c = 0)")):
+        f = m[key]
+        rows.append([label, _f(f["estimate"], 4), _ci(f["ci"], 4), _f(f["r2"], 5),
+                     f"[{f['t_range'][0]}, {f['t_range'][1]}]", _flags(f)])
+    t1 = _table(["fit", "estimate", "95% CI", "R²", "n range", "flags"], rows)
+    steps = a["steps"]
+    d = np.abs(a["positions"]).astype(np.float64)
+    rows = []
+    for k in (1 << 13, 1 << 16, 1 << 19, 1 << 22):
+        hit = np.flatnonzero(steps == k)
+        if hit.size:
+            x = d[hit[0]] / math.log(k) ** 2
+            rows.append([f"2^{int(math.log2(k))}", f"{x.mean():.3f} ± {x.std(ddof=1) / math.sqrt(x.size):.3f}"])
+    t2 = _table(["n", "σ²E|Xₙ|/(log n)² ± SE"], rows)
+    return t1 + "\n\n" + t2 + f"\n\n{m['n_walkers']} walkers, n ≤ {m['n_steps']}."
+
+
+def _first_passage(a, m) -> str:
+    rows = []
+    for al in (0.5, 1.0, 1.5):
+        f = m.get(f"beta_{al}")
+        if f is None:
+            continue
+        rows.append([al, _f(2 / al, 4), _f(f["estimate"], 4), _ci(f["ci"], 4),
+                     f"{100 * (f['estimate'] * al / 2 - 1):+.1f}%", _f(f["r2"], 5), _flags(f)])
+    cfg = m["config"]
+    return _table(["α", "2/α", "fitted β", "95% CI", "vs 2/α", "R²", "flags"], rows) + (
+        f"\n\n{cfg['n_environments']} environments, L ≤ {a['distances'][-1]:.4g}, T = {cfg['temperature']}.")
+
+
+def _fractional(a, m) -> str:
+    rows = []
+    for al in (0.5, 1.0, 1.5):
+        for method in ("profile", "loglog"):
+            f = m.get(f"{method}_{al}")
+            if f is not None:
+                rows.append([al, method, _f(2 / al, 4), _f(f["estimate"], 4), _ci(f["ci"], 4), _f(f["r2"], 4),
+                             _flags(f)])
+        p = m.get(f"power_{al}")
+        if p is not None:
+            rows.append([al, "E|X|^(α/2) vs log t (R² of a line)", "—", _f(p["estimate"], 4), _ci(p["ci"], 4),
+                         _f(p["r2"], 4), _flags(p)])
+    return _table(["α", "fit (t ≥ 10)", "2/α", "estimate", "95% CI", "R²", "flags"], rows)
+
+
+def _hoffer(a, m) -> str:
+    rules = m["rules"]
+    bs = a["batch_sizes"]
+    rows = []
+    for i, rule in enumerate(rules):
+        for j, b in enumerate(bs):
+            rows.append([rule, int(b), _f(a["lrs"][i, j], 4), _f(a["slopes"][i, j], 4), _ci(a["slope_ci"][i, j], 4),
+                         _f(a["r2"][i, j], 4), int(a["diverged"][i, j])])
+    t1 = _table(["rule", "B", "lr", "slope of E‖w_t − w_0‖ vs log t", "95% CI", "R²", "diverged"], rows)
+    spread = [[rule, _f(float(np.max(s) / np.min(s)), 3)] for rule, s in zip(rules, a["slopes"])]
+    t2 = _table(["rule", "spread max/min slope over B"], spread)
+    cfg = m["config"]
+    return t1 + "\n\n" + t2 + (f"\n\nd = {cfg['dim']}, α = {cfg['alpha']}, {cfg['n_particles']} particles, "
+                               f"K = {cfg['n_steps']} updates, fit window [{_f(m['window'][0], 4)}, "
+                               f"{_f(m['window'][1], 4)}]; diverged particles {cfg.get('diverged', 'included')}.")
+
+
+#: table name -> (data stem relative to the figures root, renderer(arrays, metadata) -> markdown)
+TABLES: dict[str, tuple[str, Callable]] = {
+    "wu_ma_e": ("stability/wu_ma_e", _wu_ma_e),
+    "radius": ("stability/radius", _radius),
+    "escape": ("stability/escape", _escape),
+    "zhu": ("stability/zhu", _zhu),
+    "sinai": ("diffusion/sinai", _sinai),
+    "first_passage": ("diffusion/first_passage", _first_passage),
+    "fractional": ("diffusion/fractional", _fractional),
+    "hoffer": ("diffusion/hoffer", _hoffer),
+}
+
+
+def _provenance_line(stem: str, meta: dict) -> str:
+    prov = meta.get("provenance") or {}
+    quick = meta.get("quick", (meta.get("config") or {}).get("quick"))
+    commit = str(prov.get("git_commit", "unknown"))
+    return (f"<sub>Written by `sgd_sde.figures.write_paper_tables` from `figures/{stem}.npz` "
+            f"({'quick' if quick else 'full'} run, key {prov.get('key')!s}); code {prov.get('code', 'unknown')} "
+            f"(sgd_sde {prov.get('version', '?')}, commit {commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''}), "
+            f"made {prov.get('date', '?')}. Do not edit by hand.</sub>")
+
+
+def render_table(name: str, figures_dir="figures") -> str:
+    """The markdown of table ``name`` from its saved data (without the markers).
+
+    Raises:
+        ValueError: an unknown ``name``, or data that cannot be read (naming the file).
+        FileNotFoundError: no saved data.
+    """
+    if name not in TABLES:
+        raise ValueError(f"unknown results table {name!r}; known: {sorted(TABLES)}")
+    stem, render = TABLES[name]
+    arrays, meta = load_arrays(Path(figures_dir) / stem)
+    return render(arrays, meta) + "\n\n" + _provenance_line(stem, meta) + "\n"
+
+
+def _rewrite(text: str, figures_dir) -> tuple[str, list[str]]:
+    names = []
+
+    def sub(match):
+        names.append(match["name"])
+        return (f"<!-- results:{match['name']}:start -->\n{render_table(match['name'], figures_dir)}"
+                f"<!-- results:{match['name']}:end -->")
+
+    out = _MARK.sub(sub, text)
+    starts = re.findall(r"<!-- results:([a-z_]+):start -->", text)
+    if len(starts) != len(names):
+        raise ValueError(f"unmatched results markers: start markers {starts}, complete pairs {names}")
+    return out, names
+
+
+def write_paper_tables(papers_dir="papers", figures_dir="figures") -> dict[str, list[str]]:
+    """Rewrite every ``<!-- results:NAME:start/end -->`` block in ``papers_dir/*.md`` from the data.
+
+    Returns:
+        ``{note path: [table names written]}`` for the notes that hold tables.
+
+    Raises:
+        ValueError: an unknown table name or an unmatched marker (naming them).
+    """
+    written = {}
+    for path in sorted(Path(papers_dir).glob("*.md")):
+        text = path.read_text()
+        new, names = _rewrite(text, figures_dir)
+        if names:
+            written[str(path)] = names
+        if new != text:
+            path.write_text(new)
+    return written
+
+
+def check_paper_tables(papers_dir="papers", figures_dir="figures") -> list[str]:
+    """``"<note>: <table>"`` for every generated table whose text differs from what its data gives
+    (empty when all agree)."""
+    bad = []
+    for path in sorted(Path(papers_dir).glob("*.md")):
+        text = path.read_text()
+        for match in _MARK.finditer(text):
+            want = render_table(match["name"], figures_dir)
+            if match["body"] != want:
+                bad.append(f"{path}: {match['name']}")
+    return bad
