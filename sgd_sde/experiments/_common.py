@@ -145,7 +145,7 @@ def count_nonfinite(values) -> int:
 
 
 def bootstrap_ci(values, *, stat: Callable = np.mean, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-                 axis: int = 0) -> tuple[float, float]:
+                 axis: int = 0, max_nan_fraction: float = 0.0) -> tuple[float, float]:
     r"""Percentile bootstrap interval of ``stat`` over the resampled leading axis (seeds, batches).
 
     The resampling uses ``numpy.random.default_rng(seed)``, so the interval is deterministic.
@@ -159,10 +159,14 @@ def bootstrap_ci(values, *, stat: Callable = np.mean, n_boot: int = 2000, level:
         level: coverage in (0, 1).
         seed: resampling seed.
         axis: the replicate axis.
+        max_nan_fraction: the fraction of resamples on which ``stat`` may be undefined (NaN, e.g.
+            a peak that a resample does not bracket); those are dropped. Default 0: any NaN
+            resample gives a NaN interval.
 
     Returns:
         ``(lo, hi)`` floats; ``(nan, nan)`` if any value is non-finite (a diverged run must not
-        be averaged away; see :func:`count_nonfinite`) or ``stat`` is non-finite on a resample.
+        be averaged away; see :func:`count_nonfinite`) or ``stat`` is non-finite on more than
+        ``max_nan_fraction`` of the resamples.
 
     Raises:
         ValueError: fewer than 2 replicates, ``n_boot < 100`` or ``level`` outside (0, 1).
@@ -189,8 +193,10 @@ def bootstrap_ci(values, *, stat: Callable = np.mean, n_boot: int = 2000, level:
     n = x.shape[axis]
     idx = rng.integers(0, n, size=(n_boot, n))
     stats = np.asarray([float(stat(np.take(x, i, axis=axis), axis=axis)) for i in idx])
-    if not np.all(np.isfinite(stats)):
+    bad = ~np.isfinite(stats)
+    if bad.mean() > max_nan_fraction or bad.all():
         return (math.nan, math.nan)
+    stats = stats[~bad]
     a = (1.0 - level) / 2.0
     lo, hi = np.quantile(stats, [a, 1.0 - a])
     return (float(lo), float(hi))
