@@ -24,13 +24,13 @@ def test_lrbench_command_writes_the_table_and_figures(tmp_path, monkeypatch, cap
     small = functools.partial(bm.benchmark, seeds=[0, 1], n_steps=20, eval_every=10,
                               model_fn=lambda k: MLP((1, 8, 8), 10, (8,), key=k))
     monkeypatch.setattr(bm, "benchmark", small)
-    assert main(["lrbench", "--quick", "--policies", "fix", "COSRSW", "PLATEAU", "--out", str(tmp_path)]) == 0
+    assert main(["lrbench", "--quick", "--policies", "fix", "COSRSW", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "COSRSW" in out and "wrote" in out
     for name in ("benchmark.npz", "metrics.csv", "summary.csv", "policies.png", "accuracy.png", "metrics.png"):
         assert (tmp_path / name).stat().st_size > 0
     res = BenchmarkResult.load(tmp_path / "benchmark.npz")
-    assert res.labels == ("FIX", "COSRSW", "PLATEAU") and res.metadata["config"]["quick"] is True
+    assert res.labels == ("FIX", "COSRSW") and res.metadata["config"]["quick"] is True
     assert res.metadata["provenance"]["key"] is not None and res.metadata["provenance"]["code"]
 
 

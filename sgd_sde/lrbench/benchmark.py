@@ -301,8 +301,9 @@ def benchmark(key, policies: Mapping[str, Any] | Sequence[str] | None = None, ta
     Examples:
         >>> import jax
         >>> from sgd_sde.lrbench import policy
-        >>> res = benchmark(jax.random.key(0), {"FIX": policy("FIX", k0=0.1)}, seeds=[0], n_steps=20, eval_every=10)
-        >>> res.table()[["policy", "seed"]].values.tolist()
+        >>> res = benchmark(jax.random.key(0), {"FIX": policy("FIX", k0=0.1)}, seeds=[0], n_steps=20,
+        ...                 eval_every=10)  # doctest: +SKIP
+        >>> res.table()[["policy", "seed"]].values.tolist()  # doctest: +SKIP
         [['FIX', 0]]
 
     References:

@@ -168,10 +168,10 @@ def search(key, name: str, grid: Mapping[str, Sequence], model_fn: Callable, dat
     Examples:
         >>> import jax
         >>> from sgd_sde.networks import MLP, load_dataset
-        >>> data = load_dataset("digits").subset(256, 64)
+        >>> data = load_dataset("digits").subset(256, 64)  # doctest: +SKIP
         >>> df = search(jax.random.key(0), "STEP", {"gamma": [0.1, 0.5]}, lambda k: MLP(data.input_shape, 10, (16,), key=k),
-        ...             data, fixed={"k0": 0.05, "l": 10}, seeds=[0], n_steps=20)
-        >>> df[["gamma", "seed"]].values.tolist()
+        ...             data, fixed={"k0": 0.05, "l": 10}, seeds=[0], n_steps=20)  # doctest: +SKIP
+        >>> df[["gamma", "seed"]].values.tolist()  # doctest: +SKIP
         [[0.1, 0.0], [0.5, 0.0]]
     """
     import pandas as pd
