@@ -132,3 +132,28 @@ def test_loss_threshold_divergence_is_flagged_and_reported(data, model):
     assert ok.diverged_step == -1 and ok.metadata["divergence"]["criterion"] is None
     with pytest.raises(ValueError, match="divergence_loss must be > 0"):
         train(jax.random.key(1), model, data, n_steps=2, divergence_loss=-1.0, progress=False)
+
+
+def test_killed_and_resumed_run_continues_the_state_policy_exactly(data, model, tmp_path):
+    # the policy's state is not in the checkpoint: it is replayed from the saved history
+    pol = reduce_on_plateau(0.2, factor=0.5, patience=1, monitor="scripted")
+    script = lambda m, s, d, step: {"scripted": 1.0}  # never improves after the first value: halves at every probe
+    kw = dict(n_steps=10, batch_schedule=16, lr_schedule=pol, probe_every=2, progress=False)
+    full = train(jax.random.key(1), model, data, probes=[script], **kw)
+
+    class Killed(Exception):
+        pass
+
+    def killer(m, s, d, step):
+        if step == 6:
+            raise Killed
+        return {}
+
+    ck = tmp_path / "ck"
+    with pytest.raises(Killed):
+        train(jax.random.key(1), model, data, checkpoint=ck, probes=[script, killer], **kw)
+    resumed = train(jax.random.key(1), model, data, checkpoint=ck, probes=[script, lambda *a: {}], **kw)
+    assert resumed.metadata["resumed_from"] == 4
+    np.testing.assert_allclose(full.history["lr"], [0.2, 0.2, 0.2, 0.1, 0.05, 0.025], rtol=1e-12)
+    np.testing.assert_array_equal(resumed.history["lr"], full.history["lr"])
+    np.testing.assert_array_equal(resumed.history["train_loss"], full.history["train_loss"])

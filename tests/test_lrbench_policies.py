@@ -175,8 +175,11 @@ def test_sympy_expression_is_the_same_function(name):
 
 
 def test_robbins_monro_verdicts():
+    from sgd_sde.theory import robbins_monro
+
     inv = policy("INV", k0=0.5, gamma=0.1, p=0.75).robbins_monro()
     assert inv.satisfied is True
+    assert robbins_monro(policy("INV", k0=0.5, gamma=0.1, p=0.75)).satisfied is True  # the theory API takes a policy too
     assert policy("INV", k0=0.5, gamma=0.1, p=0.5).robbins_monro().sum_squares_converges is False
     assert policy("EXP", k0=0.1, gamma=0.99).robbins_monro().sum_diverges is False
     assert policy("STEP", k0=0.1, gamma=0.5, l=30).robbins_monro().satisfied is False
