@@ -16,6 +16,15 @@ noise scale :math:`B_{noise} = \mathrm{tr}(H\Sigma)/G^THG` and its Hessian-free 
 target loss trade off along :math:`(S/S_{min}-1)(E/E_{min}-1) = 1`, with
 :math:`B_{crit} = E_{min}/S_{min} = B_{noise}`.
 
+**Argument order** (every function here): the batch size first, then the learning rate, then the
+landscape statistics in the order ``G, H, Σ`` (or their reductions ``ε_max, B_noise``, ``S_min``):
+``expected_loss_after_step(batch_size, lr, G, H, Sigma)``, ``b_noise(G, H, Sigma)``,
+``b_simple(G, Sigma)``, ``eps_max(G, H)``, ``eps_opt(batch_size, eps_max, b_noise)``,
+``steps_and_examples(batch_size, s_min, b_noise)``. The 0.1.0 orders
+``expected_loss_after_step(lr, G, H, Sigma, batch_size)``, ``b_noise(H, Sigma, G)`` and
+``b_simple(Sigma, G)`` are recognised by the arrays' ranks and still work, with a
+``DeprecationWarning``.
+
 All formulas live as SymPy expressions in :func:`_symbolic` (in the scalar invariants
 ``g2 = |G|²``, ``gHg = GᵀHG``, ``trHS = tr(HΣ)``, ``trS = tr Σ``); the numeric exports reduce
 their array arguments to those invariants and call the lambdified expression.
@@ -28,6 +37,7 @@ References:
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -111,20 +121,28 @@ def _require_curvature(inv) -> None:
         )
 
 
-def expected_loss_after_step(lr, G, H, Sigma, batch_size, loss: float = 0.0):
+def _deprecated_order(name: str, old: str, new: str) -> None:
+    warnings.warn(f"{name}({old}) is deprecated; call {name}({new}) (batch size, learning rate, then G, H, Sigma)",
+                  DeprecationWarning, stacklevel=3)
+
+
+def expected_loss_after_step(batch_size, lr, G, H, Sigma, loss: float = 0.0):
     r"""Second-order expected loss after one SGD step, :math:`\mathbb E[L(\theta - \epsilon G_{est})]`.
 
     .. math:: L - \epsilon|G|^2 + \tfrac12\epsilon^2\,(G^THG + \mathrm{tr}(H\Sigma)/B)
 
     Args:
+        batch_size: ``B > 0`` (scalar or array broadcasting with ``lr``).
         lr: step size ``ε ≥ 0`` (scalar or array).
         G: true gradient, shape ``(d,)``.
         H: Hessian, symmetric PSD ``(d, d)``.
         Sigma: per-example gradient covariance, symmetric PSD ``(d, d)`` (sampling with
             replacement; for ``B`` of ``N`` examples without replacement pass
             ``Sigma * (N - B) / (N - 1)``).
-        batch_size: ``B > 0`` (scalar or array broadcasting with ``lr``).
         loss: ``L(θ)``.
+
+    The 0.1.0 order ``(lr, G, H, Sigma, batch_size)`` (recognised by a matrix in the third
+    place) still works and warns.
 
     Returns:
         float or array of the expected loss.
@@ -134,12 +152,15 @@ def expected_loss_after_step(lr, G, H, Sigma, batch_size, loss: float = 0.0):
 
     Examples:
         >>> import numpy as np
-        >>> float(expected_loss_after_step(0.5, np.ones(2), np.eye(2), np.eye(2), 2, loss=1.0))
+        >>> float(expected_loss_after_step(2, 0.5, np.ones(2), np.eye(2), np.eye(2), loss=1.0))
         0.375
 
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.5)–(2.6).
     """
+    if np.ndim(G) == 2:  # old order (lr, G, H, Sigma, batch_size): a matrix sits where G belongs
+        _deprecated_order("expected_loss_after_step", "lr, G, H, Sigma, batch_size", "batch_size, lr, G, H, Sigma")
+        batch_size, lr, G, H, Sigma = Sigma, batch_size, lr, G, H
     inv = _invariants(G, H, Sigma)
     lr = positive_values("lr", lr, allow_zero=True)
     batch = positive_values("batch_size", batch_size)
@@ -201,13 +222,15 @@ def delta_l_max(G, H) -> float:
     return float(compiled("mccandlish", "delta_l_max")(inv["g2"], inv["gHg"]))
 
 
-def b_noise(H, Sigma, G) -> float:
+def b_noise(G, H, Sigma) -> float:
     r"""Gradient noise scale :math:`B_{noise} = \mathrm{tr}(H\Sigma)/G^THG`.
 
     Args:
+        G: gradient ``(d,)`` with ``GᵀHG > 0``.
         H: Hessian, symmetric PSD ``(d, d)``.
         Sigma: per-example gradient covariance, symmetric PSD ``(d, d)``.
-        G: gradient ``(d,)`` with ``GᵀHG > 0``.
+
+    The 0.1.0 order ``(H, Sigma, G)`` (a matrix first) still works and warns.
 
     Returns:
         ``B_noise`` (float, in examples).
@@ -217,23 +240,28 @@ def b_noise(H, Sigma, G) -> float:
 
     Examples:
         >>> import numpy as np
-        >>> b_noise(np.eye(2), 4.0 * np.eye(2), np.array([1.0, 1.0]))
+        >>> b_noise(np.array([1.0, 1.0]), np.eye(2), 4.0 * np.eye(2))
         4.0
 
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.8).
     """
+    if np.ndim(G) == 2:  # old order (H, Sigma, G)
+        _deprecated_order("b_noise", "H, Sigma, G", "G, H, Sigma")
+        G, H, Sigma = Sigma, G, H
     inv = _invariants(G, H, Sigma)
     _require_curvature(inv)
     return float(compiled("mccandlish", "b_noise")(inv["trHS"], inv["gHg"]))
 
 
-def b_simple(Sigma, G) -> float:
+def b_simple(G, Sigma) -> float:
     r"""Simple noise scale :math:`B_{simple} = \mathrm{tr}\Sigma/|G|^2` (equals ``B_noise`` when ``H ∝ I``).
 
     Args:
-        Sigma: per-example gradient covariance, symmetric PSD ``(d, d)``.
         G: gradient ``(d,)``, not zero.
+        Sigma: per-example gradient covariance, symmetric PSD ``(d, d)``.
+
+    The 0.1.0 order ``(Sigma, G)`` (a matrix first) still works and warns.
 
     Returns:
         ``B_simple`` (float).
@@ -243,12 +271,15 @@ def b_simple(Sigma, G) -> float:
 
     Examples:
         >>> import numpy as np
-        >>> b_simple(4.0 * np.eye(2), np.array([1.0, 1.0]))
+        >>> b_simple(np.array([1.0, 1.0]), 4.0 * np.eye(2))
         4.0
 
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.9).
     """
+    if np.ndim(G) == 2:  # old order (Sigma, G)
+        _deprecated_order("b_simple", "Sigma, G", "G, Sigma")
+        G, Sigma = Sigma, G
     g = vector("G", G)
     sig = psd_matrix("Sigma", Sigma, g.size)
     g2 = float(g @ g)
