@@ -119,3 +119,20 @@ def test_lr_range_test_and_search_run_through_sweep():
     assert {"gamma", "l", "test_acc", "trial_wall_s"} <= set(df.columns)
     with pytest.raises(ValueError, match="mode must be"):
         range_schedule(0.1, 1.0, 5, mode="cubic")
+
+
+@pytest.mark.parametrize("quick,n", [(True, 400), (False, 1500)])
+def test_default_policies_cover_every_family_and_stay_positive(quick, n):
+    from sgd_sde.lrbench import FAMILIES, PlateauPolicy, default_policies
+
+    pols = default_policies(n, quick=quick)
+    assert len(pols) >= (10 if quick else 16)
+    names = {p.name for p in pols.values() if hasattr(p, "name")}
+    for family, members in FAMILIES.items():
+        assert names & set(members), family
+    assert any(isinstance(p, PlateauPolicy) for p in pols.values())
+    for label, p in pols.items():
+        base = p.base if isinstance(p, PlateauPolicy) else p
+        lr = base(np.arange(n)) if callable(base) else np.full(n, base)
+        lr = np.broadcast_to(lr, (n,))
+        assert np.all(np.isfinite(lr)) and np.all(lr > 0), label
