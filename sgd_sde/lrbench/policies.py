@@ -157,11 +157,19 @@ def _tri(xp, t, l):
     return 1.0 - xp.abs(2.0 * (u - xp.floor(u)) - 1.0)  # = (2/π)|asin(sin(π t/(2l)))|
 
 
+def _split(name: str) -> tuple[str, str]:
+    """``"COSRSW2" -> ("COSRSW", "2")``: the wave and its modifier (``""``, ``"2"`` or ``"EXP"``)."""
+    if name.endswith("EXP"):
+        return name[:-3], "EXP"
+    if name.endswith("2"):
+        return name[:-1], "2"
+    return name, ""
+
+
 def _wave(name: str, xp, t, p):
     """(wave, modifier) of the cyclic/restart families at float steps ``t``."""
     l = p["l"]
-    base = name[:-3] if name.endswith("EXP") else name[:-1] if name.endswith("2") else name
-    kind = "EXP" if name.endswith("EXP") else "2" if name.endswith("2") else ""
+    base, kind = _split(name)
     half = lambda n: 2.0 ** (-xp.floor(n))
     if base in ("TRI", "SIN", "DTRI", "DSIN"):
         s = t + l if base.startswith("D") else t
@@ -204,6 +212,7 @@ def _sympy(name: str, p):
     import sympy as sp
 
     t = sp.Symbol("t", integer=True, nonnegative=True)
+
     def R(n):
         v = p.get(n)
         if v is None or isinstance(v, tuple):
@@ -229,8 +238,7 @@ def _sympy(name: str, p):
         return sp.Piecewise(((k1 - k0) * (1 - t / l) ** pw + k0, t < l), (k0, True))
     if name == "SIG":
         return k0 / (1 + sp.exp(-g * (t - l)))
-    base = name[:-3] if name.endswith("EXP") else name[:-1] if name.endswith("2") else name
-    kind = "EXP" if name.endswith("EXP") else "2" if name.endswith("2") else ""
+    base, kind = _split(name)
     if base in ("TRI", "SIN", "DTRI", "DSIN"):
         s = t + l if base.startswith("D") else t
         w = 2 / sp.pi * sp.Abs(sp.asin(sp.sin(sp.pi * s / (2 * l)))) if base.endswith("TRI") else sp.Abs(sp.sin(sp.pi * s / (2 * l)))
