@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..verdicts import ExperimentResult, Verdict
+from ._sharpness_common import single_blas_thread
 from ._common import Timer, as_key, bootstrap_ci, digits, make_result, mean_ci, mlp_fn, resolve_size
 
 __all__ = ["run", "figure", "CITATION", "exit_steps"]
@@ -157,6 +158,7 @@ def _survival(ex, max_steps):
     return (t[None, :] > grid[:, None]).mean(axis=1)
 
 
+@single_blas_thread
 def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResult:
     """Measure the noise/Fisher/Hessian geometry at full-batch minima and run the escape comparison.
 
@@ -334,9 +336,9 @@ def figure(result: ExperimentResult, out_dir):
         fig, ax = plt.subplots(1, 3, figsize=(11.0, 3.4), constrained_layout=True)
         lam = d["eigenvalues"]
         bins = np.linspace(lam.min(), lam.max(), 60)
-        ax[0].hist(lam, bins=bins, density=True, color="C0", alpha=0.5, label=f"exact (d = {lam.size})")
+        hist = ax[0].hist(lam, bins=bins, density=True, color="C0", alpha=0.5, label=f"exact (d = {lam.size})")[0]
         ax[0].plot(d["slq_grid"], d["slq_density"], color="C3", lw=1.0, label="Lanczos quadrature")
-        ax[0].set(yscale="log", xlabel="Hessian eigenvalue λ", ylabel="density", ylim=(1e-4, None),
+        ax[0].set(yscale="log", xlabel="Hessian eigenvalue λ", ylabel="density", ylim=(1e-4, 5 * hist.max()),
                   title=f"(a) Hessian spectrum, {d['degenerate_fraction'][0]:.0%} of λ ≈ 0")
         ax[0].legend(frameon=False)
         c = d["cosines"]
@@ -348,13 +350,13 @@ def figure(result: ExperimentResult, out_dir):
         ax[1].set(ylim=(0, 1.05), ylabel="Frobenius cosine", title="(b) noise vs Fisher vs Hessian")
         eta, s2, delta, L0, th_a, th_i, r = d["escape_params"]
         T = d["net_survival"].shape[1]
-        t = np.arange(T)
+        t = np.arange(T) + 1  # survival after step k, drawn at k + 1 on the log axis
         for j, (lab, col, tr) in enumerate((("anisotropic", "C3", th_a), ("isotropic", "C0", th_i))):
-            ax[2].plot(t, d["net_survival"][j], color=col, label=f"network, {lab} (Tr HΣ = {tr:.3g})")
-            ax[2].plot(t, d["quad_survival"][j], color=col, ls="--", label=f"quadratic model, {lab}")
-        ax[2].set(xlabel="steps", ylabel="fraction not escaped", ylim=(-0.02, 1.02),
-                  title=f"(c) escape: loss rise ≥ {delta:g} from a sharp minimum")
-        ax[2].legend(frameon=False, fontsize=7)
+            ax[2].step(t, d["net_survival"][j], where="post", color=col, label=f"network, {lab} (Tr HΣ/B = {tr * s2:.3g})")
+            ax[2].step(t, d["quad_survival"][j], where="post", color=col, ls="--", label=f"quadratic model, {lab}")
+        ax[2].set(xscale="log", xlabel="steps + 1", ylabel="fraction not exited", ylim=(-0.02, 1.1),
+                  title=f"(c) exit: loss rise ≥ δ = {delta:.3g}, equal Tr Σ")
+        ax[2].legend(frameon=False, fontsize=7, loc="center right")
         return save_figure(fig, out_dir, result)
 
 

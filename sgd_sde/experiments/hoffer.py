@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import _validate as V
 from ..verdicts import ExperimentResult, Verdict
+from ._sharpness_common import single_blas_thread
 from ._common import Timer, as_key, bootstrap_ci, digits, make_result, mean_ci, resolve_size
 
 __all__ = ["run", "figure", "box_cox_exponent", "SETTINGS", "CITATION"]
@@ -120,6 +121,7 @@ def box_cox_exponent(steps, distances, *, gammas=np.linspace(-1.0, 1.0, 401)):
     return gamma, prof
 
 
+@single_blas_thread
 def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResult:
     """Run the four settings at every batch size and judge the claims (see the module docstring).
 

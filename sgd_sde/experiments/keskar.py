@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..verdicts import ExperimentResult, Verdict
+from ._sharpness_common import single_blas_thread
 from ._common import Timer, as_key, digits, make_result, mean_ci, mlp_fn, resolve_size
 
 __all__ = ["run", "figure", "CITATION"]
@@ -42,16 +43,17 @@ _SRC = "keskar2017"
 
 _SIZES = {
     # data (train, test), widths, seeds, SB/LB batch and steps, lr, momentum, snapshot interval,
-    # target training loss, L-BFGS-B iterations, subspace dim, Lanczos cap, points on the line
+    # target training loss, L-BFGS-B iterations, subspace dim, Lanczos cap, points on the line,
+    # training examples the sharpness is measured on (None: all)
     "toy": dict(n_train=256, n_test=64, widths=(16,), seeds=2, small_batch=16, large_batch=128, small_steps=120,
                 large_steps=240, lr=0.05, momentum=0.9, snapshot_every=20, target_loss=0.5, sharpness_iter=4,
-                subspace=10, hessian_iter=20, n_alpha=7),
-    "quick": dict(n_train=None, n_test=None, widths=(64,), seeds=4, small_batch=16, large_batch=512, small_steps=800,
-                  large_steps=1600, lr=0.03, momentum=0.9, snapshot_every=20, target_loss=0.05, sharpness_iter=10,
-                  subspace=100, hessian_iter=60, n_alpha=25),
+                subspace=10, hessian_iter=20, n_alpha=7, sharpness_examples=None),
+    "quick": dict(n_train=None, n_test=None, widths=(32,), seeds=4, small_batch=16, large_batch=256, small_steps=400,
+                  large_steps=400, lr=0.05, momentum=0.9, snapshot_every=20, target_loss=0.15, sharpness_iter=10,
+                  subspace=100, hessian_iter=40, n_alpha=13, sharpness_examples=512),
     "full": dict(n_train=None, n_test=None, widths=(128,), seeds=8, small_batch=16, large_batch=512, small_steps=3000,
                  large_steps=6000, lr=0.03, momentum=0.9, snapshot_every=20, target_loss=0.02, sharpness_iter=10,
-                 subspace=100, hessian_iter=100, n_alpha=31),
+                 subspace=100, hessian_iter=100, n_alpha=31, sharpness_examples=None),
 }
 EPS = (1e-3, 5e-4)
 _KINDS = ("full, ε=1e-3", "full, ε=5e-4", "subspace, ε=1e-3", "subspace, ε=5e-4")
@@ -78,6 +80,7 @@ def _at_target(run, data, target):
     return params, np.asarray(run.snapshot_steps)[j], losses[j, m], reached
 
 
+@single_blas_thread
 def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResult:
     """Train SB and LB solutions to the same training loss and compare them (claims in the module docstring).
 
@@ -123,6 +126,8 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 
     # measurements at each solution (training set), SB and LB of a seed share keys (subspace, start points)
     X, Y = data.x_train, data.y_train
+    m_s = X.shape[0] if cfg["sharpness_examples"] is None else min(cfg["sharpness_examples"], X.shape[0])
+    Xs, Ys = X[:m_s], Y[:m_s]
     ns = len(seeds)
     sharp = np.zeros((2, len(_KINDS), ns))
     top = np.zeros((2, ns))
@@ -139,7 +144,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
             for e_i, eps in enumerate(EPS):
                 for sub_i, sub in enumerate((None, cfg["subspace"])):
                     sharp[s_i, 2 * sub_i + e_i, i] = float(measure.keskar_sharpness(
-                        loss_fn, p, X, Y, eps, sub, key=jax.random.fold_in(k_i, 2 * sub_i + e_i),
+                        loss_fn, p, Xs, Ys, eps, sub, key=jax.random.fold_in(k_i, 2 * sub_i + e_i),
                         max_iter=cfg["sharpness_iter"]))
             top[s_i, i] = measure.hessian_top_eigs(loss_fn, p, X, Y, 1, key=k_i, max_iter=cfg["hessian_iter"])[0]
         loss_fn, p_sb = example_loss(models["sb"])
@@ -155,7 +160,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     common = (f"SB (B={cfg['small_batch']}) and LB (B={cfg['large_batch']}) at training loss "
               f"{np.mean(sb['train_loss']):.4g} and {np.mean(lb['train_loss']):.4g} (target {cfg['target_loss']}, "
               f"steps {np.mean(sb['step']):.0f} and {np.mean(lb['step']):.0f}; {n_unreached} of {2 * ns} runs did not "
-              f"reach it and were taken at their last step); {ns} seeds.")
+              f"reach it and were taken at their last step); {ns} seeds; sharpness on {m_s} training examples.")
     verdicts = []
 
     def add(name, diff, statement, what, seconds):
@@ -198,7 +203,7 @@ def figure(result: ExperimentResult, out_dir):
 
     d = result.data
     with paper_style():
-        fig, ax = plt.subplots(1, 3, figsize=(11.0, 3.3), constrained_layout=True)
+        fig, ax = plt.subplots(1, 3, figsize=(11.0, 3.7), layout="constrained")
         a = d["alpha"]
         for part, ls in (("train", "-"), ("test", "--")):
             ax[0].plot(a, d[f"line_{part}_loss"].mean(0), ls, color="C0", label=f"{part} loss")
@@ -214,7 +219,7 @@ def figure(result: ExperimentResult, out_dir):
             ax[0].axvline(x, color="gray", lw=0.6, ls=":")
         h1, l1 = ax[0].get_legend_handles_labels()
         h2, l2 = tw.get_legend_handles_labels()
-        ax[0].legend(h1 + h2, l1 + l2, frameon=False, loc="upper center", fontsize=7)
+        fig.legend(h1 + h2, [f"(a) {x}" for x in l1 + l2], loc="outside lower center", ncol=4, frameon=False, fontsize=8)
         sharp = d["sharpness"]
         x = np.arange(sharp.shape[1])
         w = 0.38

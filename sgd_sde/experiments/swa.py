@@ -15,8 +15,8 @@ sentence each (effects per seed, SGD and SWA from the same run, bootstrap CI ove
   space, ε = 1e-3).
 * ``izmailov2018.swa_lower_top_eigenvalue`` — SWA has the smaller top Hessian eigenvalue.
 
-The figure draws the paper's picture: train loss and test error on the plane through three
-cycle-end snapshots (Garipov et al. 2018's construction) with the SWA point, and the train and
+The figure draws the paper's picture: train loss and test error on the plane through the first,
+middle and last cycle-end snapshots (Garipov et al. 2018's construction) with the SWA point, and the train and
 test loss along the line from the SGD solution to SWA (their Figures 1 and 5).
 
 Run: ``python -m sgd_sde.experiments.swa`` (``--size full`` for the full size).
@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..verdicts import ExperimentResult, Verdict
+from ._sharpness_common import single_blas_thread
 from ._common import Timer, as_key, digits, make_result, mean_ci, mlp_fn, resolve_size
 
 __all__ = ["run", "figure", "CITATION"]
@@ -40,12 +41,14 @@ CITATION = ("Izmailov, Podoprikhin, Garipov, Vetrov & Wilson 2018, \"Averaging W
 _SRC = "izmailov2018"
 
 _SIZES = {
-    "toy": dict(n_train=256, n_test=64, widths=(16,), seeds=2, batch_size=32, lr=0.05, momentum=0.9, pre_steps=60,
+    # data, widths, seeds, batch, lr, momentum, steps at constant lr, cycle length and count, low end of
+    # the cycle (fraction of lr), L-BFGS-B iterations, Lanczos cap, plane grid, points on the line
+    "toy": dict(n_train=256, n_test=64, widths=(16,), seeds=2, batch_size=32, lr=0.1, momentum=0.9, pre_steps=60,
                 cycle=20, n_cycles=3, low_ratio=0.1, sharpness_iter=4, hessian_iter=20, n_grid=7, n_alpha=9),
-    "quick": dict(n_train=None, n_test=None, widths=(64,), seeds=4, batch_size=32, lr=0.05, momentum=0.9,
-                  pre_steps=300, cycle=40, n_cycles=6, low_ratio=0.1, sharpness_iter=10, hessian_iter=60, n_grid=21,
-                  n_alpha=25),
-    "full": dict(n_train=None, n_test=None, widths=(128,), seeds=8, batch_size=32, lr=0.05, momentum=0.9,
+    "quick": dict(n_train=None, n_test=None, widths=(32,), seeds=4, batch_size=32, lr=0.1, momentum=0.9,
+                  pre_steps=300, cycle=40, n_cycles=5, low_ratio=0.1, sharpness_iter=10, hessian_iter=60, n_grid=17,
+                  n_alpha=17),
+    "full": dict(n_train=None, n_test=None, widths=(128,), seeds=8, batch_size=32, lr=0.1, momentum=0.9,
                  pre_steps=2000, cycle=100, n_cycles=20, low_ratio=0.1, sharpness_iter=10, hessian_iter=100,
                  n_grid=31, n_alpha=41),
 }
@@ -69,6 +72,7 @@ def _plane(w1, w2, w3):
     return u / np.linalg.norm(u), v / np.linalg.norm(v)
 
 
+@single_blas_thread
 def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResult:
     """Train with the cyclic schedule, average the cycle ends, compare SWA with the SGD solution.
 
@@ -135,9 +139,10 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
         for part, (x, y) in (("train", (X, Y)), ("test", (data.x_test, data.y_test))):
             line[f"{part}_loss"][i] = measure.interpolate(loss_fn, p_sgd, p_swa, x, y, alphas)["loss"]
 
-    # the plane through the last three cycle ends of seed 0 (the last one is the SGD solution)
+    # the plane through the first, middle and last cycle ends of seed 0 (the last one is the SGD solution)
     flat = lambda t: np.asarray(ravel_pytree(t)[0], np.float64)
-    w1, w2, w3 = (flat(member(member(r.snapshots, k), 0)) for k in (K - 3, K - 2, K - 1))
+    picks = (0, K // 2, K - 1)
+    w1, w2, w3 = (flat(member(member(r.snapshots, k), 0)) for k in picks)
     e1, e2 = _plane(w1, w2, w3)
     coords = lambda w: np.array([np.dot(w - w1, e1), np.dot(w - w1, e2)])
     pts = np.stack([coords(w) for w in (w1, w2, w3, flat(member(avg, 0)))])  # snapshots ×3, SWA (projected)
@@ -145,7 +150,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     pad = 0.35 * (hi - lo).max()
     gx = np.linspace(lo[0] - pad, hi[0] + pad, cfg["n_grid"])
     gy = np.linspace(lo[1] - pad, hi[1] + pad, cfg["n_grid"])
-    model0 = eqx.combine(member(member(r.snapshots, K - 3), 0), r.static)
+    model0 = eqx.combine(member(member(r.snapshots, picks[0]), 0), r.static)
     loss_fn, p1 = example_loss(model0)
     acc_fn, _ = example_accuracy(model0)
     unravel = ravel_pytree(p1)[1]
@@ -180,7 +185,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
            "train_loss": np.stack([sg["train_loss"], sw["train_loss"]]), "sharpness": sharp, "top_eigenvalue": top,
            "alpha": alphas, "line_train_loss": line["train_loss"], "line_test_loss": line["test_loss"],
            "plane_x": gx, "plane_y": gy, "plane_train_loss": plane_loss, "plane_test_err": plane_err,
-           "plane_points": pts, "swa_off_plane": np.asarray(off_plane), "cycle_ends": np.asarray(ends),
+           "plane_points": pts, "plane_snapshots": np.asarray(picks), "swa_off_plane": np.asarray(off_plane), "cycle_ends": np.asarray(ends),
            "loss_curve": r.loss}
     return make_result("swa", CITATION, verdicts, out, config, key)
 
@@ -195,7 +200,7 @@ def figure(result: ExperimentResult, out_dir):
     d = result.data
     gx, gy, pts = d["plane_x"], d["plane_y"], d["plane_points"]
     with paper_style():
-        fig, ax = plt.subplots(1, 3, figsize=(11.0, 3.4), constrained_layout=True)
+        fig, ax = plt.subplots(1, 3, figsize=(11.0, 3.8), layout="constrained")
         for a, key, lab, log in ((ax[0], "plane_test_err", "test error", False), (ax[1], "plane_train_loss", "train loss", True)):
             z = d[key].T
             zz = np.log10(np.maximum(z, 1e-8)) if log else z
@@ -203,12 +208,13 @@ def figure(result: ExperimentResult, out_dir):
             cs = a.contourf(gx, gy, zz, levels=levels, cmap="viridis", extend="max")
             cb = fig.colorbar(cs, ax=a, shrink=0.9)
             cb.set_label(f"log10 {lab}" if log else lab)
-            a.plot(pts[:3, 0], pts[:3, 1], "o", color="w", mec="k", ms=6, label="cycle-end snapshots")
+            a.plot(pts[:3, 0], pts[:3, 1], "o", color="w", mec="k", ms=6, label="cycle ends (first, middle, last)")
             a.plot(pts[2, 0], pts[2, 1], "s", color="C1", mec="k", ms=7, label="SGD (last snapshot)")
             a.plot(pts[3, 0], pts[3, 1], "*", color="C3", mec="k", ms=12, label="SWA")
             a.set(xlabel="distance along e₁", ylabel="distance along e₂", aspect="equal")
             a.set_title(f"({'ab'[a is ax[1]]}) {lab} on the plane (seed 0)")
-        ax[0].legend(frameon=True, fontsize=7, loc="lower left")
+        h, lab = ax[0].get_legend_handles_labels()
+        fig.legend(h, lab, loc="outside lower center", ncol=3, frameon=False, fontsize=8)
         al = d["alpha"]
         for key, lab, col in (("line_train_loss", "train", "C0"), ("line_test_loss", "test", "C3")):
             c = d[key]
