@@ -116,7 +116,7 @@ def step_decay(init_value: float, boundaries: Sequence[int], factor: float = 0.1
     f = V.as_float("factor", factor)
     if not 0.0 < f <= 1.0:
         raise ValueError(f"factor must lie in (0, 1] (a decay), got factor={f}")
-    if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
+    if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, (Sequence, np.ndarray)):
         raise TypeError(f"boundaries must be a sequence of positive ints, got {type(boundaries).__name__}")
     b = [V.positive_int("boundaries", x) for x in boundaries]
     if any(b2 <= b1 for b1, b2 in zip(b, b[1:])):
@@ -225,6 +225,8 @@ def increase_batch(init_batch: int, boundaries: Sequence[int], factor: int = 5, 
     (Smith, Kindermans, Ying & Le 2018, "Don't Decay the Learning Rate, Increase the Batch Size")."""
     b0 = V.positive_int("init_batch", init_batch)
     f = V.positive_int("factor", factor)
+    if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, (Sequence, np.ndarray)):
+        raise TypeError(f"boundaries must be a sequence of positive ints, got {type(boundaries).__name__}")
     bounds = [V.positive_int("boundaries", x) for x in boundaries]
     cap = None if max_batch is None else V.positive_int("max_batch", max_batch)
 

@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 
 from .. import _validate as V
 
-__all__ = ["Objective", "objective", "check_data"]
+__all__ = ["Objective", "objective", "check_data", "check_params", "check_vector", "count"]
 
 
 def check_data(X, y, *, name_x: str = "X", name_y: str = "y") -> int:
@@ -41,6 +41,39 @@ def check_data(X, y, *, name_x: str = "X", name_y: str = "y") -> int:
     if X.shape[0] == 0:
         raise ValueError(f"{name_x} must contain at least one example")
     return int(X.shape[0])
+
+
+def check_params(params, name: str = "params") -> None:
+    """Check a params PyTree before it is flattened: at least one leaf, every leaf a real
+    floating-point array (or Python float), finite where concrete.
+
+    Raises:
+        TypeError: a leaf that is not a floating-point array (a string, a set, an object, ints).
+        ValueError: no leaves, or a NaN/inf entry.
+    """
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves:
+        raise ValueError(f"{name} must contain at least one array leaf, got {type(params).__name__}")
+    for leaf in leaves:
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (float, np.floating, np.ndarray, jax.Array)):
+            raise TypeError(f"{name} must have floating-point array leaves, got a leaf of type {type(leaf).__name__}")
+        dtype = np.asarray(leaf).dtype if not isinstance(leaf, jax.Array) else leaf.dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{name} must have floating-point leaves, got dtype {dtype}")
+        if not bool(np.all(np.isfinite(np.asarray(leaf)))):
+            raise ValueError(f"{name} must contain only finite values (no NaN/inf)")
+
+
+def check_vector(name: str, value, *, size: int | None = None) -> np.ndarray:
+    """A finite real 1-D array (float64), non-empty, of ``size`` entries when given."""
+    arr = V.finite_array(name, value, ndim=1)
+    if arr.size == 0:
+        raise ValueError(f"{name} must be non-empty")
+    if size is not None and arr.size != size:
+        raise ValueError(f"{name} must have {size} entries to match the other arguments, got {arr.size}")
+    return arr.astype(np.float64)
 
 
 def _chunked(X, y, chunk_size: int):
@@ -123,9 +156,8 @@ class Objective:
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         self.n_examples = check_data(X, y)
         self.chunk_size = V.positive_int("chunk_size", chunk_size)
-        leaves = jax.tree_util.tree_leaves(params)
-        if not leaves:
-            raise ValueError("params must contain at least one array leaf")
+        check_params(params)
+        self._check_loss_fn(loss_fn, params, X, y)
         theta, unravel = ravel_pytree(params)
         if not jnp.issubdtype(theta.dtype, jnp.floating):
             raise TypeError(f"params must have floating-point leaves, got dtype {theta.dtype}")
@@ -142,6 +174,23 @@ class Objective:
         Xc, yc, wc = _chunked(self.X, self.y, self.chunk_size)
         self._Xc, self._yc = Xc, yc
         self._data_dev = (jnp.asarray(Xc), jnp.asarray(yc), jnp.asarray(wc, self.dtype))
+
+    @staticmethod
+    def _check_loss_fn(loss_fn, params, X, y):
+        """Trace ``loss_fn(params, X[0], y[0])`` abstractly (no FLOPs): a mismatch between the
+        params, the data and the function, or a non-scalar loss, is reported here by name."""
+        x0 = jax.ShapeDtypeStruct(np.shape(X)[1:], np.asarray(X[:1]).dtype)
+        y0 = jax.ShapeDtypeStruct(np.shape(y)[1:], np.asarray(y[:1]).dtype)
+        try:
+            out = jax.eval_shape(loss_fn, params, x0, y0)
+        except Exception as err:  # noqa: BLE001 — re-raised with the arguments named
+            raise ValueError(
+                f"loss_fn(params, X[i], y[i]) fails for these params and data ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:200]}); check that params, X and y match what loss_fn expects"
+            ) from err
+        if not hasattr(out, "shape") or out.shape != ():
+            shape = getattr(out, "shape", type(out).__name__)
+            raise ValueError(f"loss_fn must return a scalar loss per example (params, x, y), got {shape}")
 
     def _data(self):
         return self._data_dev
@@ -203,9 +252,31 @@ def objective(loss_fn: Callable, params: Any, X, y, *, chunk_size: int = 256) ->
 
 
 def as_key(key, name: str = "key"):
-    """Accept a typed or raw ``jax.random`` key; refuse ints (keys must be explicit)."""
+    """Accept a typed or raw ``jax.random`` key; refuse ints (keys must be explicit), batches of
+    keys and anything else (via :func:`sgd_sde._keys.check_key`)."""
+    from .._keys import check_key
+
     if key is None:
         raise TypeError(f"{name} must be a jax.random key, got None")
     if isinstance(key, (int, np.integer)):
         raise TypeError(f"{name} must be a jax.random key (jax.random.key(seed)), got int {key}")
-    return key
+    try:
+        return check_key(key)
+    except (TypeError, ValueError) as err:
+        raise type(err)(str(err).replace("key", name, 1)) from err
+
+
+MAX_BYTES = 4 << 30  # one allocation a count may ask for (a clear error instead of an OOM kill)
+
+
+def count(name: str, value, *, item_bytes: int = 8) -> int:
+    """A positive int count that fits int32 and whose ``count · item_bytes`` fits :data:`MAX_BYTES`.
+
+    Raises:
+        TypeError / ValueError: naming ``name``.
+    """
+    n = V.positive_int(name, value)
+    if n > np.iinfo(np.int32).max or n * item_bytes > MAX_BYTES:
+        limit = min(np.iinfo(np.int32).max, MAX_BYTES // max(item_bytes, 1))
+        raise ValueError(f"{name} must be <= {limit} here (memory: {item_bytes} bytes each), got {name}={n}")
+    return n

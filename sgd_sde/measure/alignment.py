@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from .. import _validate as V
-from ._core import Objective, as_key
+from ._core import Objective, as_key, count
 
 __all__ = ["covariance_alignment"]
 
@@ -81,7 +81,7 @@ def covariance_alignment(
         hh = float(np.sum(np.asarray(obj.hvps(np.eye(obj.dim, dtype=obj.dtype)), np.float64) ** 2))
     else:
         key = as_key(key)
-        m = V.positive_int("n_samples", n_samples)
+        m = count("n_samples", n_samples, item_bytes=8 * obj.dim)
         v = np.asarray(jax.random.rademacher(key, (m, obj.dim)), np.float64)
         hh = float(np.mean(np.sum(np.asarray(obj.hvps(v.astype(obj.dtype)), np.float64) ** 2, axis=1)))
     sc, sf, sh = np.sqrt(cc), np.sqrt(ff), np.sqrt(hh)

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from .. import _validate as V
-from ._core import Objective, as_key
+from ._core import Objective, as_key, count
 
 __all__ = ["HessianEigs", "hessian_top_eigs", "TraceEstimate", "hessian_trace", "SpectralDensity", "hessian_spectral_density", "lanczos"]
 
@@ -185,7 +185,7 @@ def hessian_top_eigs(
     if k > d:
         raise ValueError(f"k must be <= the number of parameters d={d}, got k={k}")
     tol = (1e-10 if obj.dtype == np.float64 else 1e-4) if tol is None else V.positive("tol", tol)
-    max_iter = V.positive_int("max_iter", max_iter)
+    max_iter = count("max_iter", max_iter)
     if max_iter < k:
         raise ValueError(f"max_iter must be >= k={k}, got max_iter={max_iter}")
     if method not in ("lanczos", "power"):
@@ -350,13 +350,15 @@ def hessian_trace(
     block = V.positive_int("block", block)
     if method not in ("auto", "exact", "hutchinson"):
         raise ValueError(f"method must be 'auto', 'hutchinson' or 'exact', got {method!r}")
+    n_samples = count("n_samples", n_samples, item_bytes=8 * obj.dim)
+    if key is not None:
+        key = as_key(key)
     if method == "auto":
         method = "exact" if obj.dim <= 2048 else "hutchinson"
     if method == "exact":
         eye = np.eye(obj.dim)
         diag = np.concatenate([np.sum(np.asarray(obj.hvps(eye[i : i + block]), np.float64) * eye[i : i + block], axis=1) for i in range(0, obj.dim, block)])
         return TraceEstimate(float(diag.sum()), 0.0, diag)
-    n_samples = V.positive_int("n_samples", n_samples)
     key = as_key(key)
     V_ = np.asarray(jax.random.rademacher(key, (n_samples, obj.dim)), np.float64)
     q = np.concatenate([np.sum(np.asarray(obj.hvps(V_[i : i + block]), np.float64) * V_[i : i + block], axis=1) for i in range(0, n_samples, block)])
@@ -425,9 +427,9 @@ def hessian_spectral_density(
     """
     obj = Objective(loss_fn, params, X, y, chunk_size=chunk_size)
     key = as_key(key)
-    n_probes = V.positive_int("n_probes", n_probes)
-    n_iter = min(V.positive_int("n_iter", n_iter), obj.dim)
-    n_grid = V.positive_int("n_grid", n_grid)
+    n_probes = count("n_probes", n_probes, item_bytes=8 * obj.dim)
+    n_iter = min(count("n_iter", n_iter), obj.dim)
+    n_grid = count("n_grid", n_grid, item_bytes=8 * n_probes * n_iter)
     V0 = np.asarray(jax.random.rademacher(key, (n_probes, obj.dim)), np.float64)
     a, b = _lanczos_many(lambda Q: np.asarray(obj.hvps(Q), np.float64), V0, n_iter, np.random.default_rng(0))
     nodes = np.zeros((n_probes, n_iter))

@@ -26,7 +26,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .. import _validate as V
-from ._core import Objective, as_key, check_data
+from ._core import Objective, as_key, check_data, check_params
 
 __all__ = ["filter_normalized_direction", "loss_along_line", "loss_on_plane", "interpolate"]
 
@@ -60,6 +60,7 @@ def filter_normalized_direction(key, params: Any, *, ignore_1d: bool = True) -> 
     key = as_key(key)
     if not isinstance(ignore_1d, bool):
         raise TypeError(f"ignore_1d must be a bool, got {type(ignore_1d).__name__}")
+    check_params(params)
     return _filter_normalized(key, params, ignore_1d)
 
 
@@ -83,6 +84,7 @@ def _filter_normalized(key, params, ignore_1d: bool):
 
 
 def _flat_dir(direction, params, name):
+    check_params(direction, name)
     d, _ = ravel_pytree(direction)
     t, _ = ravel_pytree(params)
     if d.shape != t.shape or jax.tree_util.tree_structure(direction) != jax.tree_util.tree_structure(params):

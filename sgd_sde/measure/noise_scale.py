@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ._core import Objective, as_key, batch_mean_grad
+from ._core import Objective, as_key, batch_mean_grad, check_vector, count
 
 __all__ = [
     "NoiseStats",
@@ -275,7 +275,9 @@ def two_batch_estimates(grad_sq_small, grad_sq_big, b_small: int, b_big: int, *,
         ``(grad_sq_est, trace_cov_est)`` as float64 NumPy arrays.
 
     Raises:
-        ValueError: unless ``1 ≤ b_small < b_big`` (``≤ n_population``).
+        ValueError: unless ``1 ≤ b_small < b_big`` (``≤ n_population``); on non-finite, empty or
+            mismatched ``grad_sq_small`` / ``grad_sq_big``.
+        TypeError: on non-numeric ``grad_sq_small`` / ``grad_sq_big``.
 
     Examples:
         >>> g2, tr = two_batch_estimates(1.0 + 100 / 8, 1.0 + 100 / 128, 8, 128)
@@ -287,8 +289,10 @@ def two_batch_estimates(grad_sq_small, grad_sq_big, b_small: int, b_big: int, *,
     """
     bs, bb = _check_batches(b_small, b_big, n_population)
     cs, cb = _batch_factor(bs, n_population), _batch_factor(bb, n_population)
-    s = np.asarray(grad_sq_small, dtype=np.float64)
-    b = np.asarray(grad_sq_big, dtype=np.float64)
+    s = V.finite_array("grad_sq_small", grad_sq_small).astype(np.float64)
+    b = V.finite_array("grad_sq_big", grad_sq_big).astype(np.float64)
+    if s.shape != b.shape or s.size == 0:
+        raise ValueError(f"grad_sq_small and grad_sq_big must be non-empty and of the same shape, got {s.shape} and {b.shape}")
     trace = (s - b) / (cs - cb)
     g2 = b - cb * trace  # = (B_big|G_big|² − B_small|G_small|²)/(B_big − B_small) when c = 1/B
     return g2, trace
@@ -333,8 +337,8 @@ def ema_noise_scale(grad_sq_est, trace_cov_est, *, beta: float = 0.99) -> dict[s
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", Appendix A.1;
         Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization" (bias correction).
     """
-    g = np.asarray(grad_sq_est, dtype=np.float64).reshape(-1)
-    t = np.asarray(trace_cov_est, dtype=np.float64).reshape(-1)
+    g = check_vector("grad_sq_est", np.reshape(V.finite_array("grad_sq_est", grad_sq_est), -1))
+    t = check_vector("trace_cov_est", np.reshape(V.finite_array("trace_cov_est", trace_cov_est), -1), size=g.size)
     if g.size == 0 or g.shape != t.shape:
         raise ValueError(f"grad_sq_est and trace_cov_est must be non-empty and of equal length, got {g.size} and {t.size}")
     b = V.as_float("beta", beta)
@@ -412,7 +416,7 @@ def two_batch_noise_scale(
     bs, bb = _check_batches(b_small, b_big, None if replace else n)
     if bb > n:
         raise ValueError(f"b_big must be <= the number of examples N={n}, got b_big={bb}")
-    n_pairs = V.positive_int("n_pairs", n_pairs)
+    n_pairs = count("n_pairs", n_pairs, item_bytes=8 * (bs + bb + obj.dim))
     key = as_key(key)
     if not isinstance(replace, bool):
         raise TypeError(f"replace must be a bool, got {type(replace).__name__}")

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 
 from .. import _validate as V
-from ._core import Objective, as_key
+from ._core import Objective, as_key, count
 
 __all__ = ["Sharpness", "keskar_sharpness"]
 
@@ -101,7 +101,7 @@ def keskar_sharpness(
     """
     obj = Objective(loss_fn, params, X, y, chunk_size=chunk_size)
     eps = V.positive("eps", eps)
-    max_iter = V.positive_int("max_iter", max_iter)
+    max_iter = count("max_iter", max_iter)
     tol = V.positive("tol", tol)
     if method not in ("lbfgsb", "pga"):
         raise ValueError(f"method must be 'lbfgsb' or 'pga', got {method!r}")

@@ -17,6 +17,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ._core import Objective, as_key, batch_mean_grad
+from ._core import Objective, as_key, batch_mean_grad, count
 
 __all__ = ["largest_divisor_below_sqrt", "tail_index", "tail_index_per_coordinate", "gradient_noise_tail_index"]
 
@@ -36,7 +37,9 @@ _TINY = np.spacing(1.0)
 def largest_divisor_below_sqrt(n: int) -> int:
     """Largest divisor of ``n`` that is ``≤ √n`` (``K_1`` in the estimator)."""
     n = V.positive_int("n", n)
-    for k in range(int(np.floor(np.sqrt(n))), 0, -1):
+    if n > 1 << 40:  # the search is O(√n) Python steps
+        raise ValueError(f"n must be <= 2**40, got n={n}")
+    for k in range(math.isqrt(n), 0, -1):
         if n % k == 0:
             return k
     return 1
@@ -147,7 +150,7 @@ def gradient_noise_tail_index(
     b = V.positive_int("batch_size", batch_size)
     if b > obj.n_examples:
         raise ValueError(f"batch_size must be <= the number of examples N={obj.n_examples}, got batch_size={b}")
-    n_batches = V.positive_int("n_batches", n_batches)
+    n_batches = count("n_batches", n_batches, item_bytes=8 * (b + obj.dim))
     _k1(n_batches, None)
     key = as_key(key)
     G = obj.grad()

@@ -42,7 +42,7 @@ def distance_from_init(params: Any, params0: Any):
     """``‖w − w_0‖`` over matching floating-point leaves (Hoffer et al. 2017's diffusion distance).
 
     Raises:
-        ValueError: if the two PyTrees have different structures.
+        ValueError: if the two PyTrees have different structures or leaf shapes.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -55,6 +55,9 @@ def distance_from_init(params: Any, params0: Any):
     a, b = _leaves(params), _leaves(params0)
     if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(params0) or len(a) != len(b):
         raise ValueError("params and params0 must have the same PyTree structure")
+    for x, y in zip(a, b):
+        if x.shape != y.shape:
+            raise ValueError(f"params and params0 must have leaves of the same shapes, got {x.shape} and {y.shape}")
     return _distance(a, b)
 
 
