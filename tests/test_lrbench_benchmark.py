@@ -19,22 +19,23 @@ def small_mlp(k):
 @pytest.fixture(scope="module")
 def result():
     pols = {"COS": policy("COS", k0=0.005, k1=0.1, l=N_STEPS), "RSW2": policy("RSW2", k0=0.01, k1=0.1, l=10),
-            "PLATEAU": reduce_on_plateau(0.1, factor=0.5, patience=1), "BOOM": policy("FIX", k0=200.0)}
+            "PLATEAU": reduce_on_plateau(0.1, factor=0.5, patience=1), "BOOM": policy("FIX", k0=200.0),
+            "PBOOM": reduce_on_plateau(200.0, factor=0.5, patience=1)}
     return benchmark(jax.random.key(7), pols, seeds=SEEDS, n_steps=N_STEPS, eval_every=EVERY, target_acc=0.5,
                      model_fn=small_mlp)
 
 
 def test_table_is_tidy_and_consistent(result):
     df = result.table()
-    assert list(df["policy"]) == ["COS", "COS", "RSW2", "RSW2", "PLATEAU", "PLATEAU", "BOOM", "BOOM"]
-    assert list(df["seed"]) == SEEDS * 4
+    assert list(df["policy"]) == ["COS", "COS", "RSW2", "RSW2", "PLATEAU", "PLATEAU", "BOOM", "BOOM", "PBOOM", "PBOOM"]
+    assert list(df["seed"]) == SEEDS * 5
     assert (df["best_test_acc"] >= df["final_test_acc"]).all()
     assert (df["grad_evals"] == N_STEPS * 32).all()
     reached = df["steps_to_target"].notna()
     np.testing.assert_array_equal(df.loc[reached, "examples_to_target"], df.loc[reached, "steps_to_target"] * 32)
     assert set(df.loc[reached, "steps_to_target"]) <= {0.0, 10.0, 20.0, 30.0}
     np.testing.assert_array_equal(result.eval_steps, [0, 10, 20, 30])
-    assert result.test_acc.shape == (4, 2, 4) and result.lr.shape == (4, 2, N_STEPS)
+    assert result.test_acc.shape == (5, 2, 4) and result.lr.shape == (5, 2, N_STEPS)
     # temperature = η (N/B − 1) of the learning rates used
     np.testing.assert_allclose(result.temperature, result.lr * (1438 / 32 - 1), rtol=1e-12)
     assert set(df["robbins_monro"]) == {"not satisfied"}
@@ -66,11 +67,13 @@ def test_state_policy_lr_follows_its_plateaus(result):
 
 def test_diverged_members_are_flagged_and_counted(result):
     df = result.table()
-    boom = df[df["policy"] == "BOOM"]
+    boom = df[df["policy"].isin(["BOOM", "PBOOM"])]  # vmapped and networks.train paths
     assert (boom["diverged_step"] >= 0).all()
-    assert (df[df["policy"] != "BOOM"]["diverged_step"] == -1).all()
+    assert (df[~df["policy"].isin(["BOOM", "PBOOM"])]["diverged_step"] == -1).all()
     summ = result.summary().set_index("policy")
-    assert summ.loc["BOOM", "n_diverged"] == 2 and summ.loc["COS", "n_diverged"] == 0
+    assert summ.loc["BOOM", "n_diverged"] == summ.loc["PBOOM", "n_diverged"] == 2 and summ.loc["COS", "n_diverged"] == 0
+    # the same lr and keys diverge at the same step on both paths (the plateau scale is 1 until the first probe)
+    np.testing.assert_array_equal(df[df["policy"] == "BOOM"]["diverged_step"], df[df["policy"] == "PBOOM"]["diverged_step"])
     assert (summ["n_seeds"] == 2).all()
 
 

@@ -242,7 +242,7 @@ def _run_pure(pols, seeds, data, model_fn, opt, k_init, k_batch, B, n, eval_step
     return shape(acc), shape(tloss), shape(losses), np.repeat(tables[:, None, :], S, axis=1), np.full((P, S), wall / M)
 
 
-def _run_state(pol, seeds, data, model_fn, k_init, k_batch, B, n, eval_steps, momentum):
+def _run_state(pol, seeds, data, model_fn, k_init, k_batch, B, n, eval_steps, momentum, divergence_loss):
     """A state-based policy, one networks.train run per seed (same keys as the vmapped members)."""
     from ..networks import probes, train
 
@@ -253,7 +253,7 @@ def _run_state(pol, seeds, data, model_fn, k_init, k_batch, B, n, eval_steps, mo
         t0 = time.perf_counter()
         out = train(jax.random.fold_in(k_batch, int(s)), model_fn(jax.random.fold_in(k_init, int(s))), data, lr_schedule=pol,
                     batch_schedule=B, n_steps=n, momentum=momentum, probe_every=[int(x) for x in eval_steps],
-                    probes=[probes.metrics(train=False)], progress=False)
+                    probes=[probes.metrics(train=False)], progress=False, divergence_loss=divergence_loss)
         walls[j] = time.perf_counter() - t0
         h = out.history
         if not np.array_equal(h["step"], eval_steps):
@@ -374,10 +374,11 @@ def benchmark(key, policies: Mapping[str, Any] | Sequence[str] | None = None, ta
     for i, lab in enumerate(labels):
         if i in pure:
             continue
-        a, tl, w_means, lrs, walls, d = _run_state(pols[lab], seeds, data, model_fn, k_init, k_batch, B, n, eval_steps, momentum)
+        a, tl, w_means, lrs, walls, d = _run_state(pols[lab], seeds, data, model_fn, k_init, k_batch, B, n, eval_steps, momentum,
+                                                 div_loss)
         acc[i], tloss[i], win[i], lr[i], wall[i] = a, tl, w_means, lrs, walls
         auc[i] = (w_means * np.diff(eval_steps)).sum(axis=-1) / n  # window mean × window length = the sum of step losses
-        div[i] = d  # networks.train's criterion (divergence_loss default 1e3)
+        div[i] = d  # networks.train's criterion with the same divergence_loss
     temp = np.stack([_noise_scale_of(lr[i, j], B, data.n_train) for i in range(P) for j in range(S)]).reshape(P, S, n)
 
     records = []
