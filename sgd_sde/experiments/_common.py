@@ -52,6 +52,7 @@ __all__ = [
     "save_figure",
     "results_table",
     "rerun_command",
+    "reproduce",
 ]
 
 SIZES = ("toy", "quick", "full")
@@ -306,3 +307,31 @@ def results_table(results: Iterable[ExperimentResult], *, commands: Mapping[str,
             rows.append(f"| `{v.claim}` | {v.level} | {_fmt(v.measured)} | {exp} | {_fmt(v.tolerance)} | {ci} | "
                         f"**{v.verdict}** | `{cmd}` |")
     return "\n".join(rows)
+
+
+def reproduce(names: Sequence[str], out_dir: str | os.PathLike, *, quick: bool = True, key: int = 0) -> str:
+    """Run the experiments ``names`` (:data:`sgd_sde.experiments.EXPERIMENTS`), save each result as
+    ``<out_dir>/<name>.npz``, draw ``<out_dir>/<name>.png`` from the saved file, and write
+    ``<out_dir>/results.md`` (:func:`results_table`, with each run's wall time). Returns the table.
+    """
+    from . import get
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results, times = [], []
+    for name in names:
+        mod = get(name)
+        t = Timer()
+        res = mod.run(key, quick=quick)
+        times.append((name, t.seconds))
+        saved = ExperimentResult.load(res.save(out / name))
+        mod.figure(saved, out)
+        results.append(saved)
+    table = results_table(results, commands={n: rerun_command(n, quick) for n in names})
+    timing = "\n".join(f"- `{n}`: {s:.1f} s" for n, s in times)
+    text = (f"# Experiment results ({'quick' if quick else 'full'} mode, key {key})\n\n{table}\n\n"
+            f"Wall time per run (this machine):\n\n{timing}\n- total: {sum(s for _, s in times):.1f} s\n")
+    from ..io import atomic_write_bytes
+
+    atomic_write_bytes(out / "results.md", text.encode())
+    return text

@@ -157,10 +157,11 @@ def _fixed_point(H, C_of, lr, batch_size, discrete, tol, max_iter):
     d = psd_matrix("H", H).shape[0]
     S = np.zeros((d, d))
     for _ in range(max_iter):
-        c = psd_matrix("C", np.asarray(C_of(S), np.float64), d)
-        new = stationary_covariance(H, c, lr, batch_size, discrete)
-        if not np.all(np.isfinite(new)):
-            break
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = np.asarray(C_of(S), np.float64)
+        if not np.all(np.isfinite(c)):
+            break  # the iteration blew up: no stationary law
+        new = stationary_covariance(H, psd_matrix("C", c, d), lr, batch_size, discrete)
         change = np.linalg.norm(new - S) / max(np.linalg.norm(new), 1e-300)
         S = new
         if change < tol:
