@@ -240,12 +240,24 @@ def increase_batch(init_batch: int, boundaries: Sequence[int], factor: int = 5, 
     return fn
 
 
+def _n_steps(n_steps) -> int:
+    n = V.positive_int("n_steps", n_steps)
+    if n > 1 << 28:
+        raise ValueError(f"n_steps must be <= 2**28 for a host-side evaluation, got n_steps={n}")
+    return n
+
+
 def evaluate(schedule: Callable, n_steps: int, name: str = "schedule") -> np.ndarray:
     """Evaluate ``schedule`` at steps ``0 … n_steps−1`` on the host and check every value is finite and > 0.
 
     Raises:
-        ValueError: naming ``name`` and the first offending step.
+        ValueError: naming ``name`` and the first offending step; on ``n_steps`` < 1 or beyond
+            ``2**28`` (host memory).
+        TypeError: if ``schedule`` is not callable or ``n_steps`` not an int.
     """
+    n_steps = _n_steps(n_steps)
+    if not callable(schedule):
+        raise TypeError(f"{name} must be a schedule (callable k -> value), got {type(schedule).__name__}")
     values = np.asarray(schedule(np.arange(n_steps)), dtype=np.float64)
     if values.shape == ():
         values = np.full(n_steps, float(values))
@@ -265,6 +277,7 @@ def noise_scale(lr: Callable | float, batch_size: Callable | int, n_examples: in
     from .theory import temperature
 
     n = V.positive_int("n_examples", n_examples)
+    n_steps = _n_steps(n_steps)
     lrs = evaluate(lr, n_steps, "lr") if callable(lr) else np.full(n_steps, V.positive("lr", lr))
     bs = evaluate(batch_size, n_steps, "batch_size") if callable(batch_size) else np.full(n_steps, V.positive_int("batch_size", batch_size))
     return np.asarray(temperature(lrs, bs, n, momentum), dtype=np.float64)
