@@ -178,3 +178,12 @@ def test_exit_steps_known_cases():
         exit_steps(key, vg, th0, np.eye(2), lr=lr, delta=delta, n_particles=2, max_steps=2)
     with pytest.raises(ValueError, match="delta"):
         exit_steps(key, vg, th0, np.eye(3), lr=lr, delta=0.0, n_particles=2, max_steps=2)
+
+
+@pytest.mark.parametrize("name", ["hoffer"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"sgd_sde.experiments.{name}")
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE).failed == 0

@@ -39,8 +39,9 @@ effect is the log ratio of restricted mean exit times ``E min(τ, max_steps)``, 
 bound of the log ratio of mean exit times when the isotropic runs are censored. The quadratic model is simulated on the
 range of ``H`` (eigenvalues above ``rank_tol · λ_max``; ``H`` clipped to PSD), where it is exact
 for the loss: null directions of ``H`` never change it. The network escape loop is a
-``lax.scan`` over steps in this module (the engine's d-dimensional ``escape_time`` had not landed
-when it was written); both runs use per-step exit checks.
+``lax.scan`` over steps in this module, :func:`exit_steps`: its exit test compares every particle
+with the noiseless GD path run alongside, which an exit test on one particle's ``θ`` alone (the
+engine's ``sgd_sde.stability.escape_time(..., exited=...)``) cannot express; both runs use per-step exit checks.
 
 Run: ``python -m sgd_sde.experiments.golmant`` (``--size full`` for the full size).
 """
@@ -174,8 +175,6 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     Raises:
         ValueError, TypeError: a bad ``size``, ``quick`` or ``key``.
     """
-    from jax.flatten_util import ravel_pytree
-
     from .. import measure
     from ..dynamics import SGD
     from ..landscapes import Quadratic
@@ -201,7 +200,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     t_train = timer.seconds
 
     cos = np.zeros((ns, 4))  # cos(Σ,F), cos(Σ,H), cos(F,H), cos(I,H)
-    degenerate, trace_ratio, lam_max, grad_norm = (np.zeros(ns) for _ in range(4))
+    degenerate, trace_ratio, lam_max, grad_norm, rank = (np.zeros(ns) for _ in range(5))
     for i in range(ns):
         loss_fn, p = example_loss(eqx.combine(member(r.params, i), r.static))
         al = measure.covariance_alignment(loss_fn, p, X, Y)
@@ -218,6 +217,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
                   np.trace(H) / (math.sqrt(d) * np.linalg.norm(H)))
         lam_max[i] = lam[-1]
         degenerate[i] = np.mean(np.abs(lam) <= cfg["rank_tol"] * lam[-1])
+        rank[i] = np.sum(np.abs(lam) > cfg["rank_tol"] * lam[-1])
         trace_ratio[i] = tr_h_sigma / (tr_sigma * np.trace(H) / d)
         grad_norm[i] = float(np.linalg.norm(g.mean(0)))
         if i == 0:
@@ -279,19 +279,19 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
         "The minibatch noise covariance is aligned with the Hessian, better than isotropic noise.",
         f"cos(Σ, H) = {cos[:, 1].mean():.4f} vs isotropic cos(I, H) = {cos[:, 3].mean():.4f} (cos(F, H) = {cos[:, 2].mean():.4f}).")
     add("golmant.hessian_degenerate", degenerate, 0.5, "The Hessian of an over-parameterised net is highly degenerate.",
-        f"Fraction of eigenvalues with |λ| ≤ {cfg['rank_tol']:g}·λ_max: {degenerate.mean():.3f} (N = {N} < d = {d}).")
+        f"Fraction of eigenvalues with |λ| ≤ {cfg['rank_tol']:g}·λ_max: {degenerate.mean():.3f}; numerical rank "
+        f"{rank.mean():.0f} of d = {d} (N = {N} examples, {data.n_classes} classes).")
     add("zhu2019.trace_indicator", trace_ratio, 1.0,
         "At equal total variance, anisotropic minibatch noise has a larger Tr(HΣ) than isotropic noise.",
         f"Tr(HΣ)/(TrΣ·TrH/d) = {trace_ratio.mean():.3g}; seed 0: Tr(HΣ_aniso) = {keep['tr_h_sigma']:.4g}, "
         f"Tr(HΣ_iso) = {keep['tr_sigma'] * keep['tr_h'] / d:.4g}.")
 
     def log_ratio(ex, axis=0):
-        m = _restricted_mean(ex, T) if axis == 0 else None
+        m = _restricted_mean(ex, T)
         return float(np.log(m[1] / m[0]))
 
     lr_net = log_ratio(net)
-    ci_net = bootstrap_ci(net, stat=lambda s, axis=0: np.log(np.mean(np.where(s[:, 1] < 0, T, s[:, 1]))
-                                                             / np.mean(np.where(s[:, 0] < 0, T, s[:, 0]))), n_boot=1000)
+    ci_net = bootstrap_ci(net, stat=log_ratio, n_boot=1000)
     lr_quad = log_ratio(quad_ex)
     frac = lambda ex: (ex >= 0).mean(axis=0)
     esc = (f"Exit when L − L(θ*) ≥ {delta}; η = {cfg['lr_frac']}/λ_max = {eta:.3g}, noise amplitude s² = {s2:.3g} "
@@ -312,7 +312,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
               f"the {int(pos.sum())}-dim range of H, LowRank/Isotropic noise, {Pq} particles); tolerance log 2. {esc}")))
 
     config = {"size": size, "quick": size != "full", **{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}}
-    out = {"cosines": cos, "degenerate_fraction": degenerate, "trace_ratio": trace_ratio, "lambda_max": lam_max,
+    out = {"cosines": cos, "degenerate_fraction": degenerate, "rank": rank, "trace_ratio": trace_ratio, "lambda_max": lam_max,
            "train_loss": train_loss, "train_acc": train_acc, "grad_norm": grad_norm,
            "eigenvalues": lam, "slq_grid": slq.grid, "slq_density": slq.density,
            "net_exit": net, "quad_exit": quad_ex, "net_survival": np.stack([_survival(net[:, j], T) for j in range(2)]),

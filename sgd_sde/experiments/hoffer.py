@@ -189,8 +189,10 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 
     verdicts = []
     gaps = test_acc[:, 0, :] - test_acc[:, -1, :]  # (4, seeds)
-    gap_txt = ", ".join(f"{s} {gaps[i].mean():+.4f}" for i, s in enumerate(SETTINGS))
-    common = (f"Test-accuracy gaps B={b0} minus B={Bs[-1]} by setting: {gap_txt} ({ns} seeds, {cfg['n_epochs']} "
+    gap_ci = np.array([mean_ci(g)[1] for g in gaps])
+    gap_txt = ", ".join(f"{s} {gaps[i].mean():+.4f} [{gap_ci[i, 0]:+.4f}, {gap_ci[i, 1]:+.4f}]"
+                        for i, s in enumerate(SETTINGS))
+    common = (f"Test-accuracy gaps B={b0} minus B={Bs[-1]} by setting (95% bootstrap CI): {gap_txt} ({ns} seeds, {cfg['n_epochs']} "
               f"epochs; B={Bs[-1]} makes {budget[-1]} updates, or {n_ra} with regime adaptation).")
 
     def gt(name, diff, statement, what):
@@ -239,7 +241,6 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 
     config = {"size": size, "quick": size != "full", "settings": list(SETTINGS), "ghost_batch_size": b0,
               **{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}}
-    gap_ci = np.array([mean_ci(g)[1] for g in gaps])
     out = {"distance": dist, "gap_ci": gap_ci, "test_acc": test_acc, "train_acc": train_acc, "steps_per_setting": steps,
            "batch_sizes": np.asarray(Bs), "gaps": gaps, "gamma_grid": np.linspace(-1.0, 1.0, 401),
            "gamma_profile": profile, "gamma": np.array([gamma, *ci]), "gamma_per_run": per,
