@@ -187,3 +187,17 @@ def test_docstring_examples(name):
 
     module = importlib.import_module(f"sgd_sde.experiments.{name}")
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_results_block_rewritten_between_markers(tmp_path):
+    from sgd_sde.experiments._sharpness_common import BEGIN, END, write_results_block
+
+    doc = tmp_path / "page.md"
+    doc.write_text(f"intro\n{BEGIN}\nold table\n{END}\noutro\n")
+    write_results_block(doc, "| new |")
+    assert doc.read_text() == f"intro\n{BEGIN}\n| new |\n{END}\noutro\n"
+    write_results_block(doc, "| newer |")
+    assert "| new |" not in doc.read_text() and doc.read_text().count(BEGIN) == 1
+    (tmp_path / "bare.md").write_text("no markers")
+    with pytest.raises(ValueError, match="results block"):
+        write_results_block(tmp_path / "bare.md", "x")
