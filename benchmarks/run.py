@@ -153,7 +153,7 @@ print(before, rss("VmHWM"), sum(v.nbytes for v in t.saved.values()))
 
 
 def sweep_check(quick: bool, repeats: int) -> dict:
-    """``sharding.sweep`` over 8 learning rates (one vmapped program) against 8 ``simulate`` calls
+    """``simulate.sweep`` over 8 learning rates (one vmapped program) against 8 ``simulate`` calls
     and a hand-written ``(d, P)`` scan vmapped over ``lr`` (dense noise, d=100)."""
     import jax
     import jax.numpy as jnp
@@ -164,7 +164,7 @@ def sweep_check(quick: bool, repeats: int) -> dict:
     from sgd_sde.dynamics import EulerMaruyama
     from sgd_sde.landscapes import Quadratic
     from sgd_sde.noise import Dense
-    from sgd_sde.sharding import sweep
+    from sgd_sde.simulate import sweep
 
     P, S = (32, 100) if quick else (256, 1000)
     pb = make_problem(Case("sweep-d100", "dense", d=100, P=P, S=S))

@@ -7,24 +7,34 @@ A dynamics acts on the whole ensemble at once: its state is a dict of arrays of 
 :func:`diffusion` (SDE side) — taken from the noise model, so SGD, its SDE and SVAG cannot drift
 apart.
 
-Key discipline: step ``k`` uses ``key_k = fold_in(key, k)`` (done by the simulator). SGD's noise and
-the Euler–Maruyama increment of the same step come from the *same* ``key_k``, so the two are
-coupled; with ``substeps > 1`` the substep increments are a discrete Brownian bridge conditioned to
-sum to that same increment.
+Key discipline: step ``k`` uses ``key_k = fold_in(key, k)`` (done by the engine) and
+``step(key_k, state, landscape, noise)`` takes it first, as in BlackJAX. SGD's noise and the
+Euler–Maruyama increment of the same step come from the *same* ``key_k``, so the two are coupled;
+with ``substeps > 1`` the substep increments are a discrete Brownian bridge conditioned to sum to
+that same increment. Further draws in a step use the tags of :mod:`sgd_sde._streams`.
+
+The learning rate and batch size are fields of the dynamics and nothing else: a driver that
+varies them (a schedule, a grid) sets the fields (``eqx.tree_at``) before calling ``step``.
+The batch scale ``c(B)`` is the noise model's (:meth:`~sgd_sde.noise.AbstractNoise.batch_scale`).
+
+Adding a dynamics: subclass :class:`AbstractDynamics`, declare ``lr``, ``batch_size`` (and your
+own fields), ``weak_order``, ``strong_order`` and ``citation``, and write :meth:`~AbstractDynamics.step`
+(and :meth:`~AbstractDynamics.init` if the state holds more than ``theta``).
 
 Time: SGD step ``k`` corresponds to SDE time ``t = k · lr`` (SVAG: ``t = k · lr / l``).
 """
 
-from __future__ import annotations
 
+import abc
 import math
 from typing import ClassVar
 
 import equinox as eqx
+from equinox import AbstractClassVar, AbstractVar
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from . import _streams
 from . import _validate as V
 from .noise import AbstractNoise
 
@@ -41,9 +51,6 @@ __all__ = [
     "diffusion",
     "drift",
 ]
-
-_THERMAL = 0x7FFF  # fold-in tag of the thermal (Langevin) noise stream
-
 
 # --------------------------------------------------------------------------- shared kernels
 def drift(landscape, theta):
@@ -70,19 +77,25 @@ def _sgd_gradient(landscape, noise, theta, key, batch_size):
 class AbstractDynamics(eqx.Module):
     """Base of all update rules.
 
+    Abstract or final: every concrete dynamics declares the abstract attributes below and writes
+    :meth:`step`; nothing else is overridden except :meth:`init` and :meth:`time_per_step`,
+    whose defaults suit a state ``{"theta"}`` and ``t = kη``.
+
     Attributes:
         lr: learning rate ``η > 0`` (a ``schedule`` passed to :func:`sgd_sde.simulate` replaces it).
-        batch_size: batch size ``B ≥ 1``.
+        batch_size: batch size ``B ≥ 1`` (``None`` where no minibatch is involved).
         weak_order, strong_order: convergence orders *of the discretisation of the SDE*
             (for SGD itself: as an approximation of its SDE, Li, Tai & E 2017).
         citation: the paper the rule comes from.
     """
 
-    lr: float
-    batch_size: int
-    weak_order: ClassVar[float] = 1.0
-    strong_order: ClassVar[float] = 0.5
-    citation: ClassVar[str] = ""
+    # every concrete dynamics also declares ``batch_size: int`` (or ``int | None``); it is not an
+    # AbstractVar here only because dataclass field order would then put it before a subclass's
+    # own required fields (``Langevin(lr, temperature)``)
+    lr: AbstractVar[float]
+    weak_order: AbstractVar[float]
+    strong_order: AbstractVar[float]
+    citation: AbstractClassVar[str]
 
     def __check_init__(self):
         V.positive("lr", self.lr)
@@ -97,9 +110,10 @@ class AbstractDynamics(eqx.Module):
         """Initial state for ``theta`` of shape ``(d, P)``."""
         return {"theta": theta}
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
-        """Advance ``state`` by one step."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def step(self, key, state, landscape, noise):
+        """Advance ``state`` (a dict of ``(d, P)`` arrays) by one step with ``self.lr`` and
+        ``self.batch_size``, drawing from ``key`` (this step's key)."""
 
 
 class SGD(AbstractDynamics):
@@ -126,6 +140,8 @@ class SGD(AbstractDynamics):
         Equations and Adaptive Stochastic Gradient Algorithms".
     """
 
+    lr: float
+    batch_size: int
     momentum: float = 0.0
     weak_order: ClassVar[float] = 1.0
     strong_order: ClassVar[float] = 0.5
@@ -144,13 +160,13 @@ class SGD(AbstractDynamics):
             return {"theta": theta}
         return {"theta": theta, "velocity": jnp.zeros_like(theta)}
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def step(self, key, state, landscape, noise):
         theta = state["theta"]
-        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
+        g = _sgd_gradient(landscape, noise, theta, key, self.batch_size)
         if self.momentum == 0.0:
-            return {"theta": theta - lr * g}
+            return {"theta": theta - self.lr * g}
         v = self.momentum * state["velocity"] + g
-        return {"theta": theta - lr * v, "velocity": v}
+        return {"theta": theta - self.lr * v, "velocity": v}
 
 
 class EMAMomentum(AbstractDynamics):
@@ -171,7 +187,11 @@ class EMAMomentum(AbstractDynamics):
         "Adam: A Method for Stochastic Optimization" (the first-moment EMA).
     """
 
+    lr: float
+    batch_size: int
     beta: float = 0.9
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
     citation: ClassVar[str] = "McAllester 2023, TTIC 31230 lecture on SGD temperature"
 
     def __check_init__(self):
@@ -182,10 +202,10 @@ class EMAMomentum(AbstractDynamics):
     def init(self, theta):
         return {"theta": theta, "average": jnp.zeros_like(theta)}
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
-        g = _sgd_gradient(landscape, noise, state["theta"], key, batch_size)
+    def step(self, key, state, landscape, noise):
+        g = _sgd_gradient(landscape, noise, state["theta"], key, self.batch_size)
         m = self.beta * state["average"] + (1.0 - self.beta) * g
-        return {"theta": state["theta"] - lr * m, "average": m}
+        return {"theta": state["theta"] - self.lr * m, "average": m}
 
 
 class Adam(AbstractDynamics):
@@ -216,9 +236,13 @@ class Adam(AbstractDynamics):
         Arora 2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms".
     """
 
+    lr: float
+    batch_size: int
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 0.5
     citation: ClassVar[str] = "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization"
 
     def __check_init__(self):
@@ -232,9 +256,9 @@ class Adam(AbstractDynamics):
         zeros = jnp.zeros_like(theta)
         return {"theta": theta, "mu": zeros, "nu": zeros, "count": jnp.zeros(theta.shape[1:], jnp.int32)}
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def step(self, key, state, landscape, noise):
         theta = state["theta"]
-        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
+        g = _sgd_gradient(landscape, noise, theta, key, self.batch_size)
         mu = (1 - self.b1) * g + self.b1 * state["mu"]
         nu = (1 - self.b2) * (g * g) + self.b2 * state["nu"]
         count = state["count"] + 1
@@ -242,7 +266,7 @@ class Adam(AbstractDynamics):
         mu_hat = mu / (1 - jnp.asarray(self.b1, theta.dtype) ** t)
         nu_hat = nu / (1 - jnp.asarray(self.b2, theta.dtype) ** t)
         update = mu_hat / (jnp.sqrt(nu_hat) + self.eps)
-        return {"theta": theta - lr * update, "mu": mu, "nu": nu, "count": count}
+        return {"theta": theta - self.lr * update, "mu": mu, "nu": nu, "count": count}
 
 
 def bridge_increments(key, z_total, substeps: int):
@@ -295,6 +319,8 @@ class EulerMaruyama(AbstractDynamics):
         Algorithms"; Kloeden & Platen 1992, "Numerical Solution of Stochastic Differential Equations".
     """
 
+    lr: float
+    batch_size: int
     substeps: int = 1
     weak_order: ClassVar[float] = 1.0
     strong_order: ClassVar[float] = 0.5
@@ -303,20 +329,21 @@ class EulerMaruyama(AbstractDynamics):
     def __check_init__(self):
         V.positive_int("substeps", self.substeps)
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def step(self, key, state, landscape, noise):
         theta = state["theta"]
         alpha = float(noise.stable_index)
         n = int(self.substeps)
-        dt = lr / n
+        dt = self.lr / n
         z = noise.increment(key, landscape, theta.shape[1], theta.dtype)
         if alpha == 2.0:
-            zs = bridge_increments(jax.random.fold_in(key, 1), z, n)
+            zs = bridge_increments(jax.random.fold_in(key, _streams.BRIDGE), z, n)
         else:  # Lévy increments have no bridge with a closed form; substeps draw independently
-            zs = jnp.stack([z] + [noise.increment(jax.random.fold_in(key, j), landscape, theta.shape[1], theta.dtype) for j in range(1, n)])
+            zs = jnp.stack([z] + [noise.increment(jax.random.fold_in(key, _streams.levy_substep(j)), landscape,
+                                                  theta.shape[1], theta.dtype) for j in range(1, n)])
         # the noise over one sub-step is η^{1−1/α} c(B) dt^{1/α} C^{1/2} z_j = dt · s · C^{1/2} z_j with
         # s = c(B) · n^{1−1/α}; c(B) comes from the noise model (with or without replacement,
         # α-stable). For n = 1 the sub-step is θ − η(∇L + c(B) C^{1/2} z): SGD's map, op for op.
-        c = noise.batch_scale(landscape, batch_size, theta.dtype)
+        c = noise.batch_scale(landscape, self.batch_size, theta.dtype)
         s = c if n == 1 else c * float(n) ** (1.0 - 1.0 / alpha)
 
         def sub(th, zj):
@@ -347,6 +374,8 @@ class SVAG(AbstractDynamics):
         Equations (SDEs)".
     """
 
+    lr: float
+    batch_size: int
     l: float = 1.0
     weak_order: ClassVar[float] = 1.0
     strong_order: ClassVar[float] = 0.5
@@ -366,12 +395,12 @@ class SVAG(AbstractDynamics):
     def time_per_step(self, lr):
         return lr / self.l
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def step(self, key, state, landscape, noise):
         theta = state["theta"]
         r1, r2 = self.coefficients
-        g1 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, 1), batch_size)
-        g2 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, 2), batch_size)
-        return {"theta": theta - (lr / self.l) * (r1 * g1 + r2 * g2)}
+        g1 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, _streams.SVAG_FIRST), self.batch_size)
+        g2 = _sgd_gradient(landscape, noise, theta, jax.random.fold_in(key, _streams.SVAG_SECOND), self.batch_size)
+        return {"theta": theta - (self.lr / self.l) * (r1 * g1 + r2 * g2)}
 
 
 class Langevin(AbstractDynamics):
@@ -395,34 +424,36 @@ class Langevin(AbstractDynamics):
         discrete approximations".
     """
 
-    temperature: float = 1.0
+    lr: float
+    temperature: float
     batch_size: int | None = None
+    weak_order: ClassVar[float] = 1.0
+    strong_order: ClassVar[float] = 1.0  # additive noise: Euler–Maruyama is Milstein
     citation: ClassVar[str] = "Welling & Teh 2011, Bayesian Learning via Stochastic Gradient Langevin Dynamics"
-
-    def __init__(self, lr: float, temperature: float, batch_size: int | None = None):
-        self.lr = lr
-        self.temperature = temperature
-        self.batch_size = batch_size
 
     def __check_init__(self):
         V.nonnegative("temperature", self.temperature)
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def step(self, key, state, landscape, noise):
         theta = state["theta"]
-        g = _sgd_gradient(landscape, noise, theta, key, batch_size)
-        xi = jax.random.normal(jax.random.fold_in(key, _THERMAL), theta.shape, theta.dtype)
-        return {"theta": theta - lr * g + jnp.sqrt(2.0 * lr * self.temperature) * xi}
+        g = _sgd_gradient(landscape, noise, theta, key, self.batch_size)
+        xi = jax.random.normal(jax.random.fold_in(key, _streams.THERMAL), theta.shape, theta.dtype)
+        return {"theta": theta - self.lr * g + jnp.sqrt(2.0 * self.lr * self.temperature) * xi}
 
 
 class DiffraxSDE(AbstractDynamics):
     r"""The SGD SDE ``dθ = −∇L dt + sqrt(η) c(B) C(θ)^{1/2} dW`` handed to a diffrax solver
     (``c(B)`` from the noise model, as for :class:`EulerMaruyama`).
 
-    Each step integrates SDE time ``[0, η]`` with ``dt0 = η / substeps`` (or adaptively with a
-    ``stepsize_controller``) using a :class:`diffrax.VirtualBrownianTree` keyed by the step key and
-    the particle index, so results do not depend on chunking. Use it for higher-order or adaptive
-    solvers (Heun, Milstein, SRA1, ShARK, ...); the plain Euler–Maruyama case is faster in
-    :class:`EulerMaruyama`. Gaussian noise models only.
+    Each step integrates SDE time ``[0, η]`` with fixed steps ``dt0 = η / substeps`` using a
+    :class:`diffrax.VirtualBrownianTree` keyed by the step key and the particle index, so results
+    do not depend on chunking. Use it for higher-order solvers (Heun, Milstein, SRA1, ShARK, ...);
+    the plain Euler–Maruyama case is faster in :class:`EulerMaruyama`. Gaussian noise models only.
+
+    Failure is data: the state carries ``solver_failed`` per particle (diffrax's ``sol.result``
+    was not ``successful`` in some step). A failed particle keeps its last state from then on (it
+    is not counted as diverged), and :func:`sgd_sde.simulate` saves the flag as
+    ``Trajectory.saved["solver_failed"]``.
 
     Args:
         lr: ``η > 0``.
@@ -430,13 +461,15 @@ class DiffraxSDE(AbstractDynamics):
         solver: a diffrax solver instance (default ``diffrax.Heun()``).
         substeps: fixed sub-steps per SGD step (≥ 1).
         weak: the solver's weak order for this noise (for checks; default 1).
-        strong: its strong order (default: ``solver.strong_order`` when available, else 0.5).
+        strong: its strong order (default: the solver's own ``strong_order``, else 0.5).
 
     References:
         Kidger 2021, "On Neural Differential Equations" (diffrax); Rößler 2010, "Runge–Kutta
         Methods for the Strong Approximation of Solutions of Stochastic Differential Equations".
     """
 
+    lr: float
+    batch_size: int
     solver: object = None
     substeps: int = 1
     weak: float = 1.0
@@ -446,27 +479,41 @@ class DiffraxSDE(AbstractDynamics):
     def __check_init__(self):
         V.positive_int("substeps", self.substeps)
 
+    def _solver(self):
+        import diffrax
+
+        return diffrax.Heun() if self.solver is None else self.solver
+
     @property
-    def weak_order(self):  # type: ignore[override]
+    def weak_order(self) -> float:
         return self.weak
 
     @property
-    def strong_order(self):  # type: ignore[override]
+    def strong_order(self) -> float:
+        """``strong`` if given, else the solver's ``strong_order`` (diffrax), else 0.5."""
         if self.strong is not None:
             return self.strong
-        return 0.5
+        order = getattr(self._solver(), "strong_order", None)
+        try:
+            value = order(None) if callable(order) else order
+        except Exception:  # a solver whose order needs real terms: fall back
+            value = None
+        return 0.5 if value is None else float(value)
 
-    def step(self, landscape, noise, state, key, lr, batch_size):
+    def init(self, theta):
+        return {"theta": theta, "solver_failed": jnp.zeros(theta.shape[1:], bool)}
+
+    def step(self, key, state, landscape, noise):
         import diffrax
 
         if float(noise.stable_index) != 2.0:
             raise ValueError("DiffraxSDE supports Gaussian noise models only")
-        solver = diffrax.Heun() if self.solver is None else self.solver
+        solver = self._solver()
         theta = state["theta"]
         d, n_particles = theta.shape
         m = noise.noise_dim(landscape)
-        scale = jnp.sqrt(jnp.asarray(lr, theta.dtype)) * noise.batch_scale(landscape, batch_size, theta.dtype)
-        t1 = jnp.asarray(lr, theta.dtype)
+        scale = jnp.sqrt(jnp.asarray(self.lr, theta.dtype)) * noise.batch_scale(landscape, self.batch_size, theta.dtype)
+        t1 = jnp.asarray(self.lr, theta.dtype)
 
         def one(th, pkey):
             bm = diffrax.VirtualBrownianTree(0.0, t1, tol=t1 / (4 * self.substeps), shape=(m,), key=pkey)
@@ -481,8 +528,9 @@ class DiffraxSDE(AbstractDynamics):
                 terms, solver, 0.0, t1, t1 / self.substeps, th, saveat=diffrax.SaveAt(t1=True),
                 max_steps=4 * self.substeps + 16, throw=False,
             )
-            return sol.ys[-1]
+            return sol.ys[-1], sol.result != diffrax.RESULTS.successful
 
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_particles))
-        new = jax.vmap(one, in_axes=(1, 0), out_axes=1)(theta, keys)
-        return {"theta": new}
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, _streams.particle(i)))(jnp.arange(n_particles))
+        new, failed_now = jax.vmap(one, in_axes=(1, 0), out_axes=(1, 0))(theta, keys)
+        failed = state["solver_failed"] | failed_now
+        return {"theta": jnp.where(failed, theta, new), "solver_failed": failed}

@@ -25,19 +25,21 @@ Covariances are checked eagerly (symmetric, PSD, finite) and every model is vali
 the landscape by :meth:`AbstractNoise.bind`, which :func:`sgd_sde.simulate` calls before tracing.
 """
 
-from __future__ import annotations
 
+import abc
 import functools
 import math
 from typing import ClassVar
 
 import equinox as eqx
+from equinox import AbstractClassVar, AbstractVar
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 from . import _validate as V
+from ._dtype import warn_if_downcast
 from .landscapes.base import AbstractFiniteSum, AbstractLandscape
 
 __all__ = [
@@ -103,16 +105,23 @@ def batch_scale(batch_size, dtype, *, n_population: int | None = None, stable_in
 class AbstractNoise(eqx.Module):
     """Base of all gradient-noise models.
 
+    A new model writes :meth:`diffusion` and :meth:`stochastic_gradient` and declares the abstract
+    attributes below; everything else has a default (``increment``/``sample``: ``N(0, I_m)``,
+    ``batch_scale``: the Gaussian ``c(B)`` with :meth:`population`, ensemble kernels: ``vmap``).
+
     Attributes:
         stable_index: the index ``α`` of the increments (2 for Gaussian noise). Euler–Maruyama
             scales an increment over a step ``dt`` by ``dt^{1/α}``.
+        supports_batch_schedule: whether the batch size may change from step to step (``False``
+            when the sample's shape depends on it).
+        citation: the paper the model comes from.
     """
 
-    stable_index: ClassVar[float] = 2.0
-    supports_batch_schedule: ClassVar[bool] = True
-    citation: ClassVar[str] = ""
+    stable_index: AbstractVar[float]
+    supports_batch_schedule: AbstractClassVar[bool]
+    citation: AbstractClassVar[str]
 
-    def bind(self, landscape: AbstractLandscape) -> AbstractNoise:
+    def bind(self, landscape: AbstractLandscape) -> "AbstractNoise":
         """Validate against ``landscape`` (eagerly) and return a model ready for the hot loop."""
         return self
 
@@ -141,13 +150,13 @@ class AbstractNoise(eqx.Module):
         """What one SGD step consumes (for Gaussian models: the same ``z`` as :meth:`increment`)."""
         return self.increment(key, landscape, n_particles, dtype)
 
+    @abc.abstractmethod
     def diffusion(self, landscape, theta: Float[Array, " d"], z: Array) -> Float[Array, " d"]:
         """``C(θ)^{1/2} z`` for one particle (per-example covariance, batch size 1)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stochastic_gradient(self, landscape, theta, sample, batch_size) -> Float[Array, " d"]:
         """The minibatch gradient ``ĝ(θ)`` for one particle."""
-        raise NotImplementedError
 
     def ensemble_diffusion(self, landscape, theta: Float[Array, "d P"], z) -> Float[Array, "d P"]:
         """:meth:`diffusion` for every particle (``theta`` and ``z`` with particles on axis 1).
@@ -166,6 +175,10 @@ class AbstractNoise(eqx.Module):
 
 class NoNoise(AbstractNoise):
     """No gradient noise: ``ĝ = ∇L`` (full-batch gradient descent; the SDE is the gradient flow)."""
+
+    stable_index: ClassVar[float] = 2.0
+    supports_batch_schedule: ClassVar[bool] = True
+    citation: ClassVar[str] = "Cauchy 1847, Méthode générale pour la résolution des systèmes d'équations simultanées"
 
     def noise_dim(self, landscape):
         return 1
@@ -189,6 +202,9 @@ class AbstractGaussianNoise(AbstractNoise):
     ``n_population=None`` means sampling with replacement (``Cov ĝ = C/B``); an integer ``N``
     means without replacement from ``N`` examples (``Cov ĝ = (N−B)/(B(N−1)) C``).
     """
+
+    stable_index: ClassVar[float] = 2.0
+    supports_batch_schedule: ClassVar[bool] = True
 
     def check_batch_size(self, landscape, batch_size):
         n = self.population(landscape)
@@ -254,11 +270,13 @@ class Diagonal(AbstractGaussianNoise):
 
     std: Float[Array, " d"]
     n_population: int | None = None
+    citation: ClassVar[str] = "Mandt, Hoffman & Blei 2017, Stochastic Gradient Descent as Approximate Bayesian Inference"
 
     def __init__(self, variances, n_population: int | None = None):
         v = V.finite_array("variances", variances, ndim=1)
         if v.size == 0 or np.any(v < 0):
             raise ValueError("variances must be a non-empty vector of values >= 0")
+        warn_if_downcast("variances", variances)
         self.std = jnp.sqrt(jnp.asarray(v))
         self.n_population = _population_arg(n_population)
 
@@ -282,11 +300,13 @@ class LowRank(AbstractGaussianNoise):
 
     factor: Float[Array, "d r"]
     n_population: int | None = None
+    citation: ClassVar[str] = "Zhu et al. 2019, The Anisotropic Noise in Stochastic Gradient Descent"
 
     def __init__(self, factor, n_population: int | None = None):
         f = V.finite_array("factor", factor, ndim=2)
         if f.shape[0] == 0 or f.shape[1] == 0:
             raise ValueError(f"factor must have shape (d, r) with d, r >= 1, got {f.shape}")
+        warn_if_downcast("factor", factor)
         self.factor = jnp.asarray(f)
         self.n_population = _population_arg(n_population)
 
@@ -326,7 +346,9 @@ class Dense(AbstractGaussianNoise):
     citation: ClassVar[str] = "Mandt, Hoffman & Blei 2017, Stochastic Gradient Descent as Approximate Bayesian Inference"
 
     def __init__(self, cov, n_population: int | None = None):
-        self.sqrt_cov = jnp.asarray(_psd_factor("cov", cov).astype(np.asarray(cov).dtype))
+        root = _psd_factor("cov", cov).astype(np.asarray(cov).dtype)
+        warn_if_downcast("cov", cov)
+        self.sqrt_cov = jnp.asarray(root)
         self.n_population = _population_arg(n_population)
 
     def bind(self, landscape):
@@ -442,102 +464,6 @@ class HessianShaped(AbstractGaussianNoise):
         return q @ (jnp.sqrt(self.scale * (jnp.abs(lam) + self.shift)) * (q.T @ z))
 
 
-def _float_dtype(arr: np.ndarray):
-    return arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float32)
-
-
-def from_covariance(cov, *, n_population: int | None = None, rtol: float | None = None) -> AbstractGaussianNoise:
-    r"""A Gaussian noise model for the per-example covariance ``cov``, factorised the cheap way.
-
-    The eigendecomposition ``C = Q Λ Qᵀ`` gives the numerical rank ``r`` (eigenvalues above
-    ``rtol · λ_max``). If ``r < d`` the model is :class:`LowRank` with the ``(d, r)`` factor
-    ``Q_r Λ_r^{1/2}``: each particle-step then costs ``2dr`` flops and ``r`` normal draws instead
-    of ``2d²`` and ``d`` (measured 1.5× faster at ``d = 1000, r = 512`` on CPU; see
-    ``benchmarks/RESULTS.md``). Otherwise it is :class:`Dense`. Both give ``Cov = C`` exactly, so
-    the choice changes the cost, not the distribution (the realisation for a given key differs,
-    since the increment has ``r`` rather than ``d`` coordinates).
-
-    Args:
-        cov: ``(d, d)`` symmetric positive semi-definite matrix.
-        n_population: ``N`` for sampling without replacement (default: with replacement).
-        rtol: relative eigenvalue cut-off for the rank (default ``d · eps`` of ``cov``'s dtype).
-
-    Returns:
-        A :class:`LowRank` when the rank is below ``d``, else a :class:`Dense`.
-
-    Raises:
-        ValueError: if ``cov`` is not square, symmetric, finite and PSD, or ``rtol`` is not in ``[0, 1)``.
-
-    Examples:
-        >>> import numpy as np
-        >>> g = np.random.default_rng(0).normal(size=(8, 20))      # rank-8 outer product, d = 20
-        >>> type(from_covariance(g.T @ g / 8)).__name__
-        'LowRank'
-        >>> type(from_covariance(np.eye(3))).__name__
-        'Dense'
-
-    References:
-        Zhu et al. 2019, "The Anisotropic Noise in Stochastic Gradient Descent" (low-rank
-        gradient covariance of deep networks).
-    """
-    c = V.symmetric_psd("cov", cov)
-    dtype = _float_dtype(c)
-    d = c.shape[0]
-    tol = d * float(np.finfo(dtype).eps) if rtol is None else V.nonnegative("rtol", rtol)
-    if tol >= 1.0:
-        raise ValueError(f"rtol must lie in [0, 1), got rtol={tol}")
-    a = c.astype(np.float64)
-    lam, q = np.linalg.eigh(0.5 * (a + a.T))
-    keep = lam > tol * max(float(lam[-1]), 0.0)
-    r = int(keep.sum())
-    if 0 < r < d:
-        return LowRank((q[:, keep] * np.sqrt(lam[keep])).astype(dtype), n_population=n_population)
-    return Dense(c.astype(dtype), n_population=n_population)
-
-
-def from_per_example_grads(grads, *, replace: bool = True) -> AbstractGaussianNoise:
-    r"""Gaussian noise with the covariance of the rows of ``grads`` (per-example gradients).
-
-    ``C = (1/N) Σ_i (g_i − ḡ)(g_i − ḡ)ᵀ``. When ``N < d`` the model is :class:`LowRank` with factor
-    ``F = (G − ḡ)ᵀ / √N`` of shape ``(d, N)`` (never forming the ``d × d`` matrix: ``2Nd`` flops and
-    ``N`` normals per particle-step); otherwise ``C`` is formed and :func:`from_covariance` picks.
-
-    Args:
-        grads: ``(N, d)`` per-example gradients, ``N ≥ 2``.
-        replace: ``True`` (default): ``Cov ĝ = C/B``; ``False``: without replacement from the
-            ``N`` examples, ``Cov ĝ = (N−B)/(B(N−1)) C``.
-
-    Returns:
-        A :class:`LowRank` (``N < d``) or the model :func:`from_covariance` picks.
-
-    Raises:
-        ValueError: if ``grads`` is not a finite ``(N, d)`` array with ``N ≥ 2``.
-        TypeError: if ``replace`` is not a bool.
-
-    Examples:
-        >>> import numpy as np
-        >>> g = np.random.default_rng(0).normal(size=(512, 1000)).astype(np.float32)
-        >>> noise = from_per_example_grads(g)
-        >>> type(noise).__name__, noise.factor.shape, noise.factor.dtype
-        ('LowRank', (1000, 512), dtype('float32'))
-
-    References:
-        Zhu et al. 2019, "The Anisotropic Noise in Stochastic Gradient Descent".
-    """
-    g = V.finite_array("grads", grads, ndim=2)
-    if g.shape[0] < 2 or g.shape[1] == 0:
-        raise ValueError(f"grads must have shape (N, d) with N >= 2 examples and d >= 1, got {g.shape}")
-    if not isinstance(replace, (bool, np.bool_)):
-        raise TypeError(f"replace must be a bool, got {type(replace).__name__}")
-    dtype = _float_dtype(g)
-    n, d = g.shape
-    centred = g.astype(np.float64) - g.mean(axis=0, dtype=np.float64)
-    n_population = None if replace else n
-    if n < d:
-        return LowRank((centred.T / math.sqrt(n)).astype(dtype), n_population=n_population)
-    return from_covariance((centred.T @ centred / n).astype(dtype), n_population=n_population)
-
-
 def symmetric_stable(key, alpha: float, shape, dtype=jnp.float32) -> Array:
     r"""Symmetric α-stable variates (Chambers, Mallows & Stuck 1976), scipy's ``levy_stable(α, 0)``
     convention: characteristic function ``exp(−|t|^α)``, so ``α = 2`` gives ``N(0, 2)``.
@@ -575,6 +501,7 @@ class HeavyTailed(AbstractNoise):
 
     alpha: float
     scale: float = 1.0
+    supports_batch_schedule: ClassVar[bool] = True
     citation: ClassVar[str] = "Simsekli, Sagun & Gurbuzbalaban 2019, A Tail-Index Analysis of Stochastic Gradient Noise"
 
     def __check_init__(self):
@@ -584,7 +511,7 @@ class HeavyTailed(AbstractNoise):
         V.positive("scale", self.scale)
 
     @property
-    def stable_index(self) -> float:  # type: ignore[override]
+    def stable_index(self) -> float:
         return float(self.alpha)
 
     def increment(self, key, landscape, n_particles, dtype):
@@ -646,6 +573,7 @@ class ExactMinibatch(AbstractNoise):
     """
 
     replace: bool = False
+    stable_index: ClassVar[float] = 2.0
     supports_batch_schedule: ClassVar[bool] = False  # the batch shape is static
     citation: ClassVar[str] = "Chaudhari & Soatto 2018, Stochastic gradient descent performs variational inference"
 
@@ -653,7 +581,7 @@ class ExactMinibatch(AbstractNoise):
         if not isinstance(self.replace, (bool, np.bool_)):
             raise TypeError(f"replace must be a bool, got {type(self.replace).__name__}")
 
-    def _gaussian(self) -> FisherShaped:
+    def _gaussian(self) -> "FisherShaped":
         return FisherShaped(1.0, bool(self.replace))
 
     def population(self, landscape):
@@ -690,3 +618,7 @@ class ExactMinibatch(AbstractNoise):
 
     def stochastic_gradient(self, landscape, theta, sample, batch_size):
         return landscape.batch_grad(theta, sample)
+
+
+# the factories build the models above from data; kept in their own module (one concern each)
+from ._noise_factories import from_covariance, from_per_example_grads  # noqa: E402

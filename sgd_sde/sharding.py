@@ -1,4 +1,4 @@
-r"""Scale-out: particles over devices, and grids of ``(lr, B)`` as one program.
+r"""Scale-out: particles over devices.
 
 Everything here is JAX's own distribution — :class:`jax.sharding.NamedSharding` over a
 :class:`jax.sharding.Mesh`, and :func:`jax.distributed.initialize` for several hosts — with no
@@ -12,19 +12,20 @@ the bits of its own particles: **a sharded run draws bit-identical noise to the 
 for the same key**, and its floats agree to rounding (XLA picks a matmul kernel by shard shape, so
 the last bits may differ on some CPUs; see docs/performance.md).
 
-* :func:`particle_sharding` — the sharding :func:`sgd_sde.simulate` uses for ``devices=``/``mesh=``.
-* :func:`sweep` — a grid of learning rates and batch sizes vmapped into one compiled program
-  (one compile for the whole grid; the grid points share the noise: common random numbers).
+This module holds device placement only:
+
+* :func:`particle_sharding` — the sharding :func:`sgd_sde.simulate` uses for ``devices=``/``mesh=``;
+* :func:`place`, :func:`constrain`, :func:`leaf_shardings` — put a carry on it (outside a
+  program) and pin it (inside one).
+
+The grid of learning rates and batch sizes is :func:`sgd_sde.simulate.sweep` (``sharding.sweep``
+is a deprecated alias).
 
 Examples:
     >>> import jax, jax.numpy as jnp
-    >>> from sgd_sde.landscapes import Quadratic
-    >>> from sgd_sde.dynamics import SGD
-    >>> from sgd_sde.noise import Isotropic
-    >>> runs = sweep(jax.random.key(0), Quadratic(jnp.eye(2)), SGD(lr=0.1, batch_size=1), jnp.ones(2),
-    ...              lrs=[0.05, 0.1], batch_sizes=[1, 8], noise=Isotropic(1.0), n_steps=50, n_particles=16)
-    >>> sorted(runs), runs[(0.1, 8)].theta.shape
-    ([(0.05, 1), (0.05, 8), (0.1, 1), (0.1, 8)], (16, 2))
+    >>> s = particle_sharding(devices=1, n_particles=4)
+    >>> place({"theta": jnp.ones((2, 4))}, s)["theta"].sharding == s
+    True
 
 References:
     JAX documentation, "Distributed arrays and automatic parallelization" and "Multi-process
@@ -33,18 +34,15 @@ References:
 
 from __future__ import annotations
 
-import itertools
+import warnings
 from collections.abc import Sequence
 
-import equinox as eqx
 import jax
 import numpy as np
 
 from . import _validate as V
-from .dynamics import AbstractDynamics
-from .trajectory import Trajectory
 
-__all__ = ["particle_sharding", "sweep", "PARTICLE_AXIS"]
+__all__ = ["particle_sharding", "constrain", "place", "leaf_shardings", "PARTICLE_AXIS"]
 
 PARTICLE_AXIS = "particles"
 
@@ -109,84 +107,44 @@ def particle_sharding(devices=None, mesh=None, *, n_particles: int | None = None
     return NamedSharding(mesh, PartitionSpec(None, axes))
 
 
-def sweep(
-    key,
-    landscape,
-    dynamics: AbstractDynamics,
-    theta0,
-    *,
-    lrs,
-    batch_sizes=None,
-    noise=None,
-    n_steps: int,
-    n_particles: int = 1,
-    save_every: int | None = None,
-    save_at=None,
-    observables=("loss", "distance_from_init"),
-    progress: bool | None = None,
-    chunk_size: int | None = None,
-    divergence_bound: float = 1e6,
-    devices=None,
-    mesh=None,
-) -> dict[tuple[float, int], Trajectory]:
-    r"""Run ``dynamics`` on the grid ``lrs × batch_sizes`` as one vmapped, compiled program.
+def leaf_shardings(tree, sharding):
+    """A sharding per leaf: the last (particle) axis split like ``sharding``, the rest replicated."""
+    from jax.sharding import NamedSharding, PartitionSpec
 
-    Equivalent to calling :func:`sgd_sde.simulate` once per grid point with ``lr`` and
-    ``batch_size`` replaced (and the same ``key``: the grid points see the same noise draws, i.e.
-    common random numbers, which makes differences between them low-variance), but compiled once
-    and run as one batched program. The learning rate and batch size enter as traced values, so a
-    new grid of the same size does not recompile. Results equal the separate runs up to float
-    rounding (batched mat-vecs may round differently), not bit for bit.
-
-    Noise models whose sample shape depends on ``B`` (:class:`~sgd_sde.noise.ExactMinibatch`)
-    get one vmapped program per distinct batch size (over the learning rates).
-
-    Args:
-        key, landscape, dynamics, theta0, noise, n_steps, n_particles, save_every, save_at,
-        observables, progress, chunk_size, divergence_bound, devices, mesh: as for
-            :func:`sgd_sde.simulate` (``dynamics`` supplies everything but ``lr``/``batch_size``).
-        lrs: learning rates, each ``> 0``.
-        batch_sizes: batch sizes, each an integer ``≥ 1`` (default: ``dynamics.batch_size``).
-
-    Returns:
-        ``{(lr, batch_size): Trajectory}`` for every grid point, in grid order.
-
-    Raises:
-        ValueError: on an empty or non-positive ``lrs``/``batch_sizes``, and anything
-            :func:`sgd_sde.simulate` raises.
-
-    Examples:
-        See the module docstring.
-
-    References:
-        Goyal et al. 2017, "Accurate, Large Minibatch SGD" and Smith & Le 2018, "A Bayesian
-        Perspective on Generalization and Stochastic Gradient Descent" (why one sweeps (lr, B)).
-    """
-    from .simulate import _drive
-
-    if not isinstance(dynamics, AbstractDynamics):
-        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
-    lr_list = [V.positive("lrs", v) for v in np.atleast_1d(np.asarray(lrs, dtype=object)).ravel()]
-    if not lr_list:
-        raise ValueError("lrs must hold at least one learning rate")
-    if batch_sizes is None:
-        bs_list = [dynamics.batch_size if dynamics.batch_size is None else int(dynamics.batch_size)]
-    else:
-        bs_list = [V.positive_int("batch_sizes", v) for v in np.atleast_1d(np.asarray(batch_sizes, dtype=object)).ravel()]
-        if not bs_list:
-            raise ValueError("batch_sizes must hold at least one batch size")
-    kw = dict(
-        noise=noise, n_steps=n_steps, n_particles=n_particles, save_every=save_every, save_at=save_at,
-        observables=observables, schedule=None, progress=progress, chunk_size=chunk_size,
-        divergence_bound=divergence_bound, devices=devices, mesh=mesh,
+    axes = sharding.spec[-1]
+    return jax.tree_util.tree_map(
+        lambda x: NamedSharding(sharding.mesh, PartitionSpec(*([None] * (x.ndim - 1)), axes)), tree
     )
-    grid = list(itertools.product(lr_list, bs_list))
-    out: dict[tuple[float, int], Trajectory] = {}
-    if noise is not None and not noise.supports_batch_schedule:  # B fixes the sample's shape: one program per B
-        for b in bs_list:
-            dyn = eqx.tree_at(lambda m: m.batch_size, dynamics, b)
-            runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), **kw)
-            out.update({(lr, b): t for lr, t in zip(lr_list, runs)})
-        return {g: out[g] for g in grid}
-    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]), **kw)
-    return dict(zip(grid, runs))
+
+
+def constrain(tree, sharding):
+    """Pin every leaf's last (particle) axis to ``sharding``'s mesh axes inside a traced program
+    (no-op when ``sharding`` is ``None``)."""
+    if sharding is None:
+        return tree
+    return jax.tree_util.tree_map(jax.lax.with_sharding_constraint, tree, leaf_shardings(tree, sharding))
+
+
+def place(tree, sharding):
+    """Put every leaf of ``tree`` (the same on every process) on its particle sharding; with
+    several processes each fills its own shards. No-op when ``sharding`` is ``None``."""
+    if sharding is None:
+        return tree
+
+    def put(x, s):
+        if jax.process_count() == 1:
+            return jax.device_put(x, s)
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, s, lambda index: host[index])
+
+    return jax.tree_util.tree_map(put, tree, leaf_shardings(tree, sharding))
+
+
+def __getattr__(name):
+    if name == "sweep":  # the grid front door moved beside simulate (sharding holds placement only)
+        warnings.warn("sgd_sde.sharding.sweep is deprecated; use sgd_sde.simulate.sweep (same signature)",
+                      DeprecationWarning, stacklevel=2)
+        from .simulate import sweep
+
+        return sweep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,17 +1,19 @@
-"""The one ensemble driver: :func:`simulate`.
+"""The front doors: :func:`simulate` (one ensemble) and :func:`sweep` (a grid of ``(lr, B)``).
 
-``simulate(key, landscape, dynamics, theta0, *, noise=..., n_steps=...)`` runs ``n_particles``
-copies of ``dynamics`` on ``landscape`` with one jit-compiled ``lax.scan`` over save intervals
-(an inner ``fori_loop`` over steps), in chunks for progress and bounded memory. Noise for step
-``k`` comes from ``fold_in(key, k)``, so results are bit-identical however the run is chunked.
-Particles that go non-finite or beyond ``divergence_bound`` are frozen at their last finite state
-and flagged with the step at which it happened; the rest of the ensemble goes on.
+``simulate(key, landscape, dynamics, theta0, *, noise=..., n_steps=...)`` validates its arguments
+before anything is traced, then runs ``n_particles`` copies of ``dynamics`` on ``landscape`` in the
+one compiled loop of :mod:`sgd_sde._engine` (a ``lax.scan`` over save intervals), in chunks for
+progress and bounded memory. Noise for step ``k`` comes from ``fold_in(key, k)``, so results are
+bit-identical however the run is chunked. Particles that go non-finite or beyond
+``divergence_bound`` are frozen at their last finite state and flagged with the step at which it
+happened; the rest of the ensemble goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import sys
 from collections.abc import Callable
@@ -22,16 +24,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _engine
 from . import _validate as V
 from . import observables as _obs
 from .dynamics import AbstractDynamics
 from .landscapes.base import AbstractLandscape
 from .noise import AbstractNoise, NoNoise
 from .schedules import Schedule, evaluate
+from ._dtype import warn_if_downcast
 from ._keys import check_key
+from .sharding import particle_sharding, place
 from .trajectory import Trajectory
 
-__all__ = ["simulate", "save_points", "check_key", "check_components"]
+__all__ = ["simulate", "sweep", "save_points", "check_key", "check_components"]
 
 
 def check_components(landscape, dynamics, noise) -> AbstractNoise:
@@ -110,214 +115,9 @@ def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
     else:
         out = (jnp if on_device else np).broadcast_to(arr, (p, d))
     if out.dtype == np.float64 and not jax.config.jax_enable_x64:
+        warn_if_downcast("theta0", theta0)
         out = out.astype(np.float32)
     return jnp.asarray(out)
-
-
-class _Config(eqx.Module):
-    """Static configuration of one compiled runner (hashable)."""
-
-    observables: tuple = eqx.field(static=True)
-    lr_fn: Callable | None = eqx.field(static=True)
-    batch_fn: Callable | None = eqx.field(static=True)
-    bound: float = eqx.field(static=True)
-    sharding: Any = eqx.field(static=True, default=None)  # NamedSharding of the particle axis, or None
-    # steps per interval when every interval of the call has the same length: a static trip count
-    # (a dynamic one costs a device->host sync per step on GPU, measured 14 us); None: dynamic
-    length: int | None = eqx.field(static=True, default=None)
-    record_initial: bool = eqx.field(static=True, default=False)  # also record the carry on entry
-
-
-def _constrain(tree, sharding):
-    """Pin every leaf's last (particle) axis to ``sharding``'s mesh axes (no-op without sharding)."""
-    if sharding is None:
-        return tree
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    axes = sharding.spec[-1]
-
-    def pin(x):
-        return jax.lax.with_sharding_constraint(x, NamedSharding(sharding.mesh, PartitionSpec(*([None] * (x.ndim - 1)), axes)))
-
-    return jax.tree_util.tree_map(pin, tree)
-
-
-# Steps per divergence block (see _chunk.block): the exact per-step freeze costs a full pass over
-# the state (~6% at d = 100, P = 1024 on CPU); it now runs only in blocks where a particle diverges.
-_BLOCK = 32
-
-
-def _with_point(dynamics, lr, batch_size):
-    """``dynamics`` with one grid point's ``lr`` (and ``batch_size`` unless it is ``None``)."""
-    if batch_size is None:
-        return eqx.tree_at(lambda m: m.lr, dynamics, lr)
-    return eqx.tree_at(lambda m: (m.lr, m.batch_size), dynamics, (lr, batch_size))
-
-
-def _chunk(landscape, dynamics, noise, config: _Config, key, carry, theta0, starts, ends, grid=None):
-    """Run save intervals ``[starts[i], ends[i])`` one after another; observables at each end.
-
-    ``grid = (lrs, batch_sizes)`` (``batch_sizes`` may be ``None``) runs every grid point at once:
-    each carry leaf has a leading grid axis, and each step is ``vmap``-ed over the grid (the same
-    key for all points: common random numbers). Only the steps are vmapped, not the block logic:
-    whether a block is re-run is decided once for the whole grid, so the ``lax.cond`` stays a real
-    branch (vmapping the whole chunk turned it into a select that ran both branches, 3.6× slower).
-    """
-
-    if grid is None:
-        def stepwise(fn):
-            """``fn(dynamics, t, x)`` for the one ensemble."""
-            return lambda t, x: fn(dynamics, t, x)
-
-        def pointwise(fn):
-            return fn
-    else:
-        lrs, batch_sizes = grid
-
-        def stepwise(fn):
-            """``fn(dynamics, t, x)`` for every grid point (``x`` with a leading grid axis)."""
-            def run(t, x):
-                one = lambda lr, bs, xx: fn(_with_point(dynamics, lr, bs), t, xx)  # noqa: E731
-                return jax.vmap(one, in_axes=(0, None if batch_sizes is None else 0, 0))(lrs, batch_sizes, x)
-            return run
-
-        pointwise = jax.vmap  # functions of the carry alone (no dynamics, no step)
-
-    def in_bounds(state):
-        """Per particle: finite and ``|θ_i| ≤ bound``. One fused reduction: ``|x| ≤ b`` is False
-        for NaN and (as ``b ≤ finfo.max``) for ±inf, so it equals ``isfinite(x) & (|x| ≤ bound)``
-        but costs one pass instead of three (benchmarks/)."""
-        th = state["theta"]
-        return jnp.all(jnp.abs(th) <= min(config.bound, float(jnp.finfo(th.dtype).max)), axis=0)
-
-    def advance(dyn, t, state):
-        lr = dyn.lr if config.lr_fn is None else jnp.asarray(config.lr_fn(t), state["theta"].dtype)
-        bs = dyn.batch_size if config.batch_fn is None else config.batch_fn(t)
-        new = dyn.step(landscape, noise, state, jax.random.fold_in(key, t), lr, bs)
-        return new, in_bounds(new)
-
-    def exact_step(dyn, t, c):
-        """The exact step: freeze particles the step they leave the bound, record that step."""
-        state, diverged, div_step = c
-        new, ok = advance(dyn, t, state)
-        newly = ~diverged & ~ok
-        div_step = jnp.where(newly, t, div_step)
-        diverged = diverged | newly
-        state = jax.tree_util.tree_map(lambda n, o: jnp.where(diverged, o, n), new, state)
-        return state, diverged, div_step
-
-    def checked_step(dyn, t, c):
-        """A step without the per-step freeze (a full pass over the state): only notes which
-        particles went out of bounds."""
-        state, out = c
-        new, ok = advance(dyn, t, state)
-        return new, out | ~ok
-
-    one_step = stepwise(exact_step)
-    fast_checked = stepwise(checked_step)
-    fast_bare = stepwise(lambda dyn, t, state: advance(dyn, t, state)[0])
-    out_of_bounds = pointwise(lambda state: ~in_bounds(state))
-    restore = pointwise(lambda new, old, frozen: jax.tree_util.tree_map(lambda n, o: jnp.where(frozen, o, n), new, old))
-
-    def block(t0, c):
-        """``_BLOCK`` steps from ``t0``: fast, unless a live particle diverged inside the block,
-        in which case the block is re-run exactly from its start (same keys, so the same path).
-        Particles that had diverged before the block are restored from the block's start.
-
-        With ``bound = inf`` only non-finite values count, and they are absorbing for an update
-        ``θ + Δ`` (inf ± finite is inf, anything with NaN is NaN): a particle that went non-finite
-        inside the block is still non-finite at its end. So the fast steps skip the check and the
-        block's end is checked once — the same result at the cost of a bare scan."""
-        state, diverged, div_step = c
-        if math.isinf(config.bound):
-            fast = jax.lax.fori_loop(0, _BLOCK, lambda i, s: fast_bare(t0 + i, s), state)
-            out = out_of_bounds(fast)
-        else:
-            fast, out = jax.lax.fori_loop(0, _BLOCK, lambda i, cc: fast_checked(t0 + i, cc),
-                                          (state, jnp.zeros_like(diverged)))
-        return jax.lax.cond(
-            jnp.any(~diverged & out),
-            lambda: jax.lax.fori_loop(0, _BLOCK, lambda i, cc: one_step(t0 + i, cc), c),
-            lambda: (restore(fast, state, diverged), diverged, div_step),
-        )
-
-    def run_steps(c, start, n):
-        """Steps ``start .. start + n − 1`` (``n`` static or traced): whole blocks, then the rest exactly."""
-        n_blocks = n // _BLOCK
-        c = jax.lax.fori_loop(0, n_blocks, lambda b, cc: block(start + b * _BLOCK, cc), c)
-        rest = start + n_blocks * _BLOCK
-        return jax.lax.fori_loop(0, n - n_blocks * _BLOCK, lambda i, cc: one_step(rest + i, cc), c)
-
-    @pointwise
-    def observe_state(state):
-        th = state["theta"]
-        return {
-            name: jax.vmap(lambda a, b, f=fn: f(landscape, a, b), in_axes=(1, 1), out_axes=0)(th, theta0)
-            for name, fn in config.observables
-        }
-
-    def observe(c):
-        return _constrain(observe_state(c[0]), config.sharding)
-
-    def interval(c, se):
-        c = run_steps(c, se[0], se[1] - se[0] if config.length is None else config.length)
-        c = _constrain(c, config.sharding)
-        return c, observe(c)
-
-    out, rec = jax.lax.scan(interval, carry, (starts, ends))
-    if config.record_initial:
-        rec = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), observe(carry), rec)
-    if grid is not None:  # (saves, grid, ...) -> (grid, saves, ...), as the carry: grid axis first
-        rec = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), rec)
-    return out, rec
-
-
-def _grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, lrs, batch_sizes):
-    """:func:`_chunk` over a grid of ``(lr, batch_size)`` (same key: common random numbers)."""
-    return _chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, grid=(lrs, batch_sizes))
-
-
-class _DonatingCarry:
-    """``fn(landscape, dynamics, noise, config, key, carry, *rest)`` compiled with ``carry`` donated.
-
-    The carry (state + divergence flags) of one chunk is dead once the next is computed, so XLA
-    may write the new carry into its buffers: peak device memory is one carry, not two.
-    ``equinox.filter_jit`` donates by position ("all except the first"), so the carry is moved last
-    internally. ``lower`` mirrors ``jax.jit``'s for the structural tests.
-    """
-
-    def __init__(self, fn):
-        self._jit = eqx.filter_jit(lambda args, carry: fn(*args[:5], carry, *args[5:]), donate="all-except-first")
-
-    @staticmethod
-    def _split(args):
-        return (*args[:5], *args[6:]), args[5]
-
-    def __call__(self, *args):
-        return self._jit(*self._split(args))
-
-    def lower(self, *args):
-        return self._jit.lower(*self._split(args))
-
-
-_run_chunk = _DonatingCarry(_chunk)
-_run_grid_chunk = _DonatingCarry(_grid_chunk)
-
-
-@eqx.filter_jit
-def _initial_carry(dynamics, theta, n_grid):
-    """``theta`` ``(P, d)`` → ``(theta_dp, carry)`` in one compiled call (no eager set-up ops).
-
-    ``carry = (state, diverged, divergence_step)``, with a leading axis of ``n_grid`` grid points
-    when ``n_grid`` is an int. ``carry``'s buffers are distinct from ``theta_dp`` (which stays
-    alive as ``theta0`` for the observables), so the carry can be donated.
-    """
-    theta_dp = theta.T  # (d, P): particles on the minor axis
-    p = theta.shape[0]
-    carry = (dynamics.init(theta_dp), jnp.zeros(p, bool), jnp.full(p, -1, jnp.int32))
-    if n_grid is not None:
-        carry = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_grid,) + x.shape), carry)
-    return theta_dp, carry
 
 
 def _versions() -> dict[str, str]:
@@ -461,8 +261,6 @@ def _drive(
     p = theta.shape[0]
     sharding = None
     if devices is not None or mesh is not None:
-        from .sharding import particle_sharding
-
         sharding = particle_sharding(devices=devices, mesh=mesh, n_particles=p)
 
     if schedule is None:
@@ -511,18 +309,16 @@ def _drive(
     starts = np.concatenate([starts, np.full(pad, ends[-1], np.int32)])
     ends = np.concatenate([ends, np.full(pad, ends[-1], np.int32)])
 
-    # the learning rate travels as an array leaf, so a new lr does not recompile (a sweep replaces it)
-    run_dynamics = eqx.tree_at(lambda m: m.lr, dynamics, np.asarray(dynamics.lr, theta.dtype))
-    theta_dp, carry = _initial_carry(run_dynamics, theta, None if grid is None else len(grid_lrs))
+    # the learning rate travels as an array leaf of the dynamics, so a new lr does not recompile
+    run_dynamics = _engine.with_array_lr(dynamics, theta.dtype)
+    theta_dp, carry = _engine.initial_carry(run_dynamics, theta, None if grid is None else len(grid_lrs))
     if grid is not None:
         grid_args = (
             np.asarray(grid_lrs, theta.dtype),
             None if grid[1] is None else np.asarray(grid[1], np.int32),
         )
-    if sharding is not None:
-        carry = jax.tree_util.tree_map(_place, carry, _leaf_shardings(carry, sharding))
-        theta_dp = _place(theta_dp, _leaf_shardings(theta_dp, sharding))
-    config = _Config(obs, schedule.lr, schedule.batch_size, bound, sharding)
+    carry, theta_dp = place(carry, sharding), place(theta_dp, sharding)
+    config = _engine.Config(obs, schedule.lr, schedule.batch_size, bound, sharding)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -539,7 +335,7 @@ def _drive(
             padded = (gi + 1) * per_group > len(real)
             cfg = dataclasses.replace(config, length=None if padded else uniform, record_initial=gi == 0)
             args = (landscape, run_dynamics, noise, cfg, key, carry, theta_dp, starts[sl], ends[sl])
-            carry, rec = _run_chunk(*args) if grid is None else _run_grid_chunk(*args, *grid_args)
+            carry, rec = _engine.run_chunk(*args) if grid is None else _engine.run_grid_chunk(*args, *grid_args)
             chunks.append(jax.tree_util.tree_map(_to_host, rec))
             if bar is not None:
                 bar.update(int(ends[sl][-1] - starts[sl][0]))
@@ -552,7 +348,7 @@ def _drive(
     axis = 0 if grid is None else 1  # the grid adds a leading axis
     saved = {
         name: np.concatenate([c[name] for c in chunks], axis=axis)[(slice(None),) * axis + (slice(0, len(points)),)]
-        for name, _ in obs
+        for name in chunks[0]
     }
     state, diverged, div_step = jax.tree_util.tree_map(_to_host, carry)
     metadata = {
@@ -590,20 +386,89 @@ def _drive(
     return out
 
 
-def _place(x, sharding):
-    """Put ``x`` (the same on every process) on ``sharding``; each process fills its own shards."""
-    if jax.process_count() == 1:
-        return jax.device_put(x, sharding)
-    host = np.asarray(x)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+def sweep(
+    key,
+    landscape,
+    dynamics: AbstractDynamics,
+    theta0,
+    *,
+    lrs,
+    batch_sizes=None,
+    noise=None,
+    n_steps: int,
+    n_particles: int = 1,
+    save_every: int | None = None,
+    save_at=None,
+    observables=("loss", "distance_from_init"),
+    progress: bool | None = None,
+    chunk_size: int | None = None,
+    divergence_bound: float = 1e6,
+    devices=None,
+    mesh=None,
+) -> dict[tuple[float, int], Trajectory]:
+    r"""Run ``dynamics`` on the grid ``lrs × batch_sizes`` as one vmapped, compiled program.
 
+    Equivalent to calling :func:`sgd_sde.simulate` once per grid point with ``lr`` and
+    ``batch_size`` replaced (and the same ``key``: the grid points see the same noise draws, i.e.
+    common random numbers, which makes differences between them low-variance), but compiled once
+    and run as one batched program. The learning rate and batch size enter as traced values, so a
+    new grid of the same size does not recompile. Results equal the separate runs up to float
+    rounding (batched mat-vecs may round differently), not bit for bit.
 
-def _leaf_shardings(tree, sharding):
-    """A sharding per leaf: the last (particle) axis split like ``sharding``, the rest replicated."""
-    from jax.sharding import NamedSharding, PartitionSpec
+    Noise models whose sample shape depends on ``B`` (:class:`~sgd_sde.noise.ExactMinibatch`)
+    get one vmapped program per distinct batch size (over the learning rates).
 
-    axes = sharding.spec[-1]
-    return jax.tree_util.tree_map(
-        lambda x: NamedSharding(sharding.mesh, PartitionSpec(*([None] * (x.ndim - 1)), axes)), tree
+    Args:
+        key, landscape, dynamics, theta0, noise, n_steps, n_particles, save_every, save_at,
+        observables, progress, chunk_size, divergence_bound, devices, mesh: as for
+            :func:`sgd_sde.simulate` (``dynamics`` supplies everything but ``lr``/``batch_size``).
+        lrs: learning rates, each ``> 0``.
+        batch_sizes: batch sizes, each an integer ``≥ 1`` (default: ``dynamics.batch_size``).
+
+    Returns:
+        ``{(lr, batch_size): Trajectory}`` for every grid point, in grid order.
+
+    Raises:
+        ValueError: on an empty or non-positive ``lrs``/``batch_sizes``, and anything
+            :func:`sgd_sde.simulate` raises.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from sgd_sde.landscapes import Quadratic
+        >>> from sgd_sde.dynamics import SGD
+        >>> from sgd_sde.noise import Isotropic
+        >>> runs = sweep(jax.random.key(0), Quadratic(jnp.eye(2)), SGD(lr=0.1, batch_size=1), jnp.ones(2),
+        ...              lrs=[0.05, 0.1], batch_sizes=[1, 8], noise=Isotropic(1.0), n_steps=50, n_particles=16)
+        >>> sorted(runs), runs[(0.1, 8)].theta.shape
+        ([(0.05, 1), (0.05, 8), (0.1, 1), (0.1, 8)], (16, 2))
+
+    References:
+        Goyal et al. 2017, "Accurate, Large Minibatch SGD" and Smith & Le 2018, "A Bayesian
+        Perspective on Generalization and Stochastic Gradient Descent" (why one sweeps (lr, B)).
+    """
+    if not isinstance(dynamics, AbstractDynamics):
+        raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
+    lr_list = [V.positive("lrs", v) for v in np.atleast_1d(np.asarray(lrs, dtype=object)).ravel()]
+    if not lr_list:
+        raise ValueError("lrs must hold at least one learning rate")
+    if batch_sizes is None:
+        bs_list = [dynamics.batch_size if dynamics.batch_size is None else int(dynamics.batch_size)]
+    else:
+        bs_list = [V.positive_int("batch_sizes", v) for v in np.atleast_1d(np.asarray(batch_sizes, dtype=object)).ravel()]
+        if not bs_list:
+            raise ValueError("batch_sizes must hold at least one batch size")
+    kw = dict(
+        noise=noise, n_steps=n_steps, n_particles=n_particles, save_every=save_every, save_at=save_at,
+        observables=observables, schedule=None, progress=progress, chunk_size=chunk_size,
+        divergence_bound=divergence_bound, devices=devices, mesh=mesh,
     )
-
+    grid = list(itertools.product(lr_list, bs_list))
+    out: dict[tuple[float, int], Trajectory] = {}
+    if noise is not None and not noise.supports_batch_schedule:  # B fixes the sample's shape: one program per B
+        for b in bs_list:
+            dyn = eqx.tree_at(lambda m: m.batch_size, dynamics, b)
+            runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), **kw)
+            out.update({(lr, b): t for lr, t in zip(lr_list, runs)})
+        return {g: out[g] for g in grid}
+    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]), **kw)
+    return dict(zip(grid, runs))

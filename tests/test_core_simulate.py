@@ -139,7 +139,7 @@ def test_divergence_steps_are_exact_across_blocks():
     # Starting points spread the divergence steps over ~150 steps, i.e. across many of simulate's
     # divergence blocks (a block runs fast and is re-run exactly when a particle diverges inside it),
     # with some particles diverging in the same block and others already frozen in earlier blocks.
-    from sgd_sde.simulate import _BLOCK
+    from sgd_sde._engine import BLOCK as _BLOCK
 
     q = Quadratic(np.array([[10.0]]))
     theta0 = np.geomspace(1e-4, 5e2, 40)[:, None] * np.where(np.arange(40) % 2, 1.0, -1.0)[:, None]

@@ -25,7 +25,7 @@ from sgd_sde.noise import (
     Dense, Diagonal, ExactMinibatch, FisherShaped, HeavyTailed, HessianShaped, Isotropic, LowRank, NoNoise,
     batch_scale,
 )
-from sgd_sde.sharding import sweep
+from sgd_sde.simulate import sweep
 from sgd_sde.theory import stationary_covariance
 
 N = 20

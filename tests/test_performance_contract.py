@@ -18,7 +18,9 @@ from sgd_sde import simulate
 from sgd_sde.dynamics import SGD, EulerMaruyama
 from sgd_sde.landscapes import Quadratic
 from sgd_sde.noise import Dense, Diagonal, Isotropic, LowRank, from_covariance, from_per_example_grads
-from sgd_sde.simulate import _Config, _initial_carry, _run_chunk
+from sgd_sde._engine import Config as _Config
+from sgd_sde._engine import initial_carry as _initial_carry
+from sgd_sde._engine import run_chunk as _run_chunk
 
 A = np.diag([1.0, 10.0])
 C = np.array([[1.0, 0.5], [0.5, 2.0]])
@@ -225,7 +227,7 @@ def test_every_carry_leaf_is_donated_to_the_chunk():
 def test_simulate_never_consumes_the_callers_arrays():
     """Donation must not reach the user's theta0 (a (P, d) device array, or a (d,) one broadcast),
     nor a sweep's: the same arrays work for a second call and give the same bits."""
-    from sgd_sde.sharding import sweep
+    from sgd_sde.simulate import sweep
 
     q, noise = Quadratic(A), Dense(C)
     for theta0 in (jnp.ones((8, 2), jnp.float32), jnp.ones(2, jnp.float32)):

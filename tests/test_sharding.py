@@ -21,7 +21,8 @@ from sgd_sde import simulate
 from sgd_sde.dynamics import SGD, EulerMaruyama
 from sgd_sde.landscapes import LinearRegression, Quadratic
 from sgd_sde.noise import Dense, ExactMinibatch, Isotropic
-from sgd_sde.sharding import particle_sharding, sweep
+from sgd_sde.sharding import particle_sharding
+from sgd_sde.simulate import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 A = np.diag([1.0, 10.0])
@@ -37,7 +38,8 @@ _MULTI_DEVICE = textwrap.dedent(
     from sgd_sde.dynamics import SGD, EulerMaruyama
     from sgd_sde.landscapes import LinearRegression, Quadratic
     from sgd_sde.noise import Dense, ExactMinibatch, FisherShaped
-    from sgd_sde.sharding import particle_sharding, sweep
+    from sgd_sde.sharding import particle_sharding
+    from sgd_sde.simulate import sweep
 
     EPS = float(np.finfo(np.float32).eps)
 
