@@ -31,7 +31,7 @@ from ..networks.datasets import Dataset
 from ..networks.models import AbstractModel, cross_entropy
 from ..networks.train import make_optimizer, make_runner
 
-__all__ = ["EnsembleRun", "train_ensemble", "evaluate_members", "member", "unit_lr", "single_blas_thread"]
+__all__ = ["EnsembleRun", "train_ensemble", "evaluate_members", "member", "unit_lr", "single_blas_thread", "divergence_note"]
 
 
 def single_blas_thread(fn: Callable) -> Callable:
@@ -211,6 +211,17 @@ def train_ensemble(
     swap = lambda t: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1)[: len(snap)], t)
     return EnsembleRun(static, params, carry[0], carry[1], swap(snaps[0]), swap(snaps[1]), loss,
                        np.asarray(dist, np.float64), diverged, nc, ns, B, n, snap)
+
+
+def divergence_note(*runs: EnsembleRun) -> str:
+    """One sentence counting the members of ``runs`` whose minibatch loss went non-finite (with the
+    earliest step), for the verdict notes: a diverged run is never averaged away silently (its
+    metrics are NaN, so any interval over it is NaN and the verdict inconclusive)."""
+    steps = np.concatenate([np.asarray(r.diverged_step) for r in runs])
+    bad = steps[steps >= 0]
+    if bad.size == 0:
+        return f"No training run diverged (0 of {steps.size})."
+    return f"{bad.size} of {steps.size} training runs diverged (first at step {int(bad.min())})."
 
 
 @eqx.filter_jit

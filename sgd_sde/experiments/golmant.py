@@ -182,7 +182,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     from ..networks import example_loss
     from ..noise import Isotropic, LowRank
     from ..simulate import simulate
-    from ._sharpness_common import evaluate_members, member, train_ensemble
+    from ._sharpness_common import divergence_note, evaluate_members, member, train_ensemble
 
     size = resolve_size(quick, size)
     key = as_key(key)
@@ -266,7 +266,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     # ---- verdicts
     verdicts = []
     common = (f"{ns} full-batch GD minima (N={N}, d={d}, train loss {train_loss.mean():.3g}, ‖∇L‖ {grad_norm.mean():.2g}, "
-              f"λ_max {lam_max.mean():.3g}).")
+              f"λ_max {lam_max.mean():.3g}). {divergence_note(r)}")
 
     def add(claim, values, expected, statement, note, kind="greater", tolerance=None, seconds=t_geom / 4):
         m, ci = mean_ci(values)

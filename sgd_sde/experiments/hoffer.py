@@ -140,7 +140,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     import jax
 
     from ..networks import MLP
-    from ._sharpness_common import evaluate_members, member, train_ensemble
+    from ._sharpness_common import divergence_note, evaluate_members, member, train_ensemble
 
     size = resolve_size(quick, size)
     key = as_key(key)
@@ -161,8 +161,10 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     test_acc = np.zeros((4, nB, ns))
     train_acc = np.zeros((4, nB, ns))
     timer = Timer()
+    runs = []
 
     def record(s_list, j, run_, idx, params, bn, n):
+        runs.append(run_)
         for s in s_list:
             dist[s, j, :, :n] = run_.distance[idx, :n]
             _, test_acc[s, j] = evaluate_members(run_.static, params, bn, data.x_test, data.y_test)
@@ -193,7 +195,8 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     gap_txt = ", ".join(f"{s} {gaps[i].mean():+.4f} [{gap_ci[i, 0]:+.4f}, {gap_ci[i, 1]:+.4f}]"
                         for i, s in enumerate(SETTINGS))
     common = (f"Test-accuracy gaps B={b0} minus B={Bs[-1]} by setting (95% bootstrap CI): {gap_txt} ({ns} seeds, {cfg['n_epochs']} "
-              f"epochs; B={Bs[-1]} makes {budget[-1]} updates, or {n_ra} with regime adaptation).")
+              f"epochs; B={Bs[-1]} makes {budget[-1]} updates, or {n_ra} with regime adaptation). "
+              f"{divergence_note(*{id(r): r for r in runs}.values())}")
 
     def gt(name, diff, statement, what):
         m, ci = mean_ci(diff)

@@ -101,7 +101,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 
     from .. import measure
     from ..networks import example_accuracy, example_loss
-    from ._sharpness_common import evaluate_members, member, train_ensemble
+    from ._sharpness_common import divergence_note, evaluate_members, member, train_ensemble
 
     size = resolve_size(quick, size)
     key = as_key(key)
@@ -160,7 +160,8 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     common = (f"SB (B={cfg['small_batch']}) and LB (B={cfg['large_batch']}) at training loss "
               f"{np.mean(sb['train_loss']):.4g} and {np.mean(lb['train_loss']):.4g} (target {cfg['target_loss']}, "
               f"steps {np.mean(sb['step']):.0f} and {np.mean(lb['step']):.0f}; {n_unreached} of {2 * ns} runs did not "
-              f"reach it and were taken at their last step); {ns} seeds; sharpness on {m_s} training examples.")
+              f"reach it and were taken at their last step); {ns} seeds; sharpness on {m_s} training examples. "
+              f"{divergence_note(sb['run'], lb['run'])}")
     verdicts = []
 
     def add(name, diff, statement, what, seconds):

@@ -95,7 +95,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     from .. import measure
     from ..networks import example_accuracy, example_loss, swa_update
     from ..schedules import cyclic
-    from ._sharpness_common import evaluate_members, member, train_ensemble
+    from ._sharpness_common import divergence_note, evaluate_members, member, train_ensemble
 
     size = resolve_size(quick, size)
     key = as_key(key)
@@ -162,7 +162,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 
     common = (f"SGD = last of {K} cycle ends (cycle {c} steps, lr {cfg['lr']} → {cfg['lr'] * cfg['low_ratio']:.3g}, "
               f"after {pre} steps at lr {cfg['lr']}); SWA = their average; {ns} seeds. Train loss SGD "
-              f"{metrics['sgd']['train_loss'].mean():.4g}, SWA {metrics['swa']['train_loss'].mean():.4g}.")
+              f"{metrics['sgd']['train_loss'].mean():.4g}, SWA {metrics['swa']['train_loss'].mean():.4g}. {divergence_note(r)}")
     verdicts = []
 
     def add(name, diff, statement, what, seconds):
