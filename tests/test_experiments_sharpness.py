@@ -201,3 +201,14 @@ def test_results_block_rewritten_between_markers(tmp_path):
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(ValueError, match="results block"):
         write_results_block(tmp_path / "bare.md", "x")
+
+
+def test_figure_refuses_a_foreign_result(toy, tmp_path):
+    mod, res, _ = toy
+    other = next(n for n in NAMES if n != res.name)
+    import dataclasses
+
+    with pytest.raises(ValueError, match=other):
+        mod.figure(dataclasses.replace(res, name=other), tmp_path)
+    with pytest.raises(TypeError, match="ExperimentResult"):
+        mod.figure({"name": res.name}, tmp_path)

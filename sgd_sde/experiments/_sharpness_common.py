@@ -31,7 +31,7 @@ from ..networks.datasets import Dataset
 from ..networks.models import AbstractModel, cross_entropy
 from ..networks.train import make_optimizer, make_runner
 
-__all__ = ["EnsembleRun", "train_ensemble", "evaluate_members", "member", "unit_lr", "single_blas_thread", "divergence_note"]
+__all__ = ["EnsembleRun", "train_ensemble", "evaluate_members", "member", "unit_lr", "single_blas_thread", "divergence_note", "check_result"]
 
 
 def single_blas_thread(fn: Callable) -> Callable:
@@ -211,6 +211,21 @@ def train_ensemble(
     swap = lambda t: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1)[: len(snap)], t)
     return EnsembleRun(static, params, carry[0], carry[1], swap(snaps[0]), swap(snaps[1]), loss,
                        np.asarray(dist, np.float64), diverged, nc, ns, B, n, snap)
+
+
+def check_result(result, name: str) -> None:
+    """Refuse to draw ``name``'s figure from anything but a result of experiment ``name``.
+
+    Raises:
+        TypeError: ``result`` is not an :class:`~sgd_sde.verdicts.ExperimentResult`.
+        ValueError: it is the result of another experiment.
+    """
+    from ..verdicts import ExperimentResult
+
+    if not isinstance(result, ExperimentResult):
+        raise TypeError(f"result must be an ExperimentResult (run() or ExperimentResult.load), got {type(result).__name__}")
+    if result.name != name:
+        raise ValueError(f"result must be a {name!r} result, got one of experiment {result.name!r}")
 
 
 def divergence_note(*runs: EnsembleRun) -> str:

@@ -328,6 +328,9 @@ def figure(result: ExperimentResult, out_dir):
     cosines of Σ with F and H, of F with H and of I with H (dots: seeds); (c) survival (fraction
     not yet escaped) against steps, anisotropic vs isotropic noise, network and quadratic model,
     with Tr(HΣ) of each."""
+    from ._sharpness_common import check_result
+
+    check_result(result, "golmant")
     from ..figures.style import paper_style, plt
     from ._common import save_figure
 

@@ -254,6 +254,9 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
 def figure(result: ExperimentResult, out_dir):
     """Six panels from the saved result: ``‖w_t − w_0‖`` against ``t`` (log axis) for every batch
     size under each of the four settings; the gap per setting with its CI; the Box–Cox profile."""
+    from ._sharpness_common import check_result
+
+    check_result(result, "hoffer")
     from ..figures.style import paper_style, plt
     from ._common import save_figure
 

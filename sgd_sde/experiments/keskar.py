@@ -199,6 +199,9 @@ def figure(result: ExperimentResult, out_dir):
     """Three panels from the saved result: (a) the parametric plot SB → LB (loss, log scale, and
     accuracy on train and test); (b) ε-sharpness bars, SB vs LB, per kind (mean over seeds, dots:
     seeds); (c) top Hessian eigenvalue and distance from initialisation, SB vs LB."""
+    from ._sharpness_common import check_result
+
+    check_result(result, "keskar")
     from ..figures.style import paper_style, plt
     from ._common import save_figure
 

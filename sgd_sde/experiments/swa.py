@@ -194,6 +194,9 @@ def figure(result: ExperimentResult, out_dir):
     """Three panels from the saved result: (a) test error and (b) train loss on the plane through
     three cycle-end snapshots (seed 0) with the SWA point; (c) train and test loss along the line
     from the SGD solution (α = 0) to SWA (α = 1), mean over seeds."""
+    from ._sharpness_common import check_result
+
+    check_result(result, "swa")
     from ..figures.style import paper_style, plt
     from ._common import save_figure
 
