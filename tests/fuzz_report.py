@@ -138,10 +138,15 @@ def write_doc(rows, meta):
         "",
     ]
     if problems:
-        lines += ["Each problem found (entry point, argument = bad value: outcome, message):", ""]
-        for name, arg, label, _must, outcome, detail, _t in sorted(problems, key=lambda r: (r[4], r[0], r[1], r[2])):
-            text = " ".join(str(detail).split())[:160].replace("|", "\\|")
-            lines.append(f"- `{name}({arg}={label})`: {outcome}" + (f" — {text}" if text else ""))
+        groups = collections.defaultdict(list)
+        for name, arg, label, _must, outcome, detail, _t in problems:
+            groups[(outcome, name, arg)].append((label, detail))
+        lines += ["Problems found, grouped by outcome, entry point and argument (the bad values, and the first message):", ""]
+        for (outcome, name, arg), items in sorted(groups.items()):
+            labels = ", ".join(sorted({lab for lab, _ in items}))
+            text = next((" ".join(str(d).split())[:140] for _, d in items if d), "")
+            text = text.replace("|", "\\|").replace("`", "'")
+            lines.append(f"- {outcome}: `{name}({arg}=…)` for {labels}" + (f" — {text}" if text else ""))
         lines.append("")
     lines += ["Per entry point (named / accepted / other / unnamed / silent):", "", "| entry point | named | accepted | other | unnamed | silent |",
               "|---|---|---|---|---|---|"]
