@@ -42,11 +42,19 @@ def test_pareto_fit_ci_covers_truth_with_5pct_noise():
     assert fit.b_crit_ci[0] <= B_CRIT <= fit.b_crit_ci[1]
     # calibration: over 200 draws the 95% interval of B_crit covers the truth 95% of the time;
     # binomial SE sqrt(.95·.05/200) = 0.0154, so accept 0.95 ± 3 SE
-    hits = 0
+    hits, log_b, half = 0, [], []
     for _ in range(200):
         f = fit_pareto_front(B_GRID, S * np.exp(0.05 * rng.standard_normal(B_GRID.size)))
         hits += f.b_crit_ci[0] <= B_CRIT <= f.b_crit_ci[1]
+        log_b.append(math.log(f.b_crit))
+        half.append(0.5 * math.log(f.b_crit_ci[1] / f.b_crit_ci[0]))
     assert 0.95 - 3 * 0.0154 <= hits / 200 <= 0.95 + 3 * 0.0154
+    # and the width is right, not just wide enough: the mean half-width equals t_{0.975, n-2} times the
+    # spread of the estimates; the SD of 200 draws has relative SE 1/sqrt(400) = 5%, so ±15% is 3 SE
+    from scipy import stats
+
+    t = stats.t.ppf(0.975, B_GRID.size - 2)
+    assert np.mean(half) / (t * np.std(log_b, ddof=1)) == pytest.approx(1.0, abs=0.15)
 
 
 def test_pareto_fit_counts_unreached_and_accepts_seeds():
@@ -96,7 +104,7 @@ def test_results_table_is_generated_from_results(tmp_path):
     assert r.verdicts[0].provenance["config"] == {"quick": True}
     back = ExperimentResult.load(r.save(tmp_path / "demo"))
     table = _common.results_table([back])
-    assert "`src.claim`" in table and "**supported**" in table and "m.run(0, quick=True)" in table
+    assert "`src.claim`" in table and "**supported**" in table and "python -m sgd_sde.experiments._common demo" in table
 
 
 def test_resolve_size_and_keys():

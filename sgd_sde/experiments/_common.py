@@ -284,9 +284,7 @@ def save_figure(fig, out_dir: str | os.PathLike, result: ExperimentResult) -> Pa
 
 def rerun_command(name: str, quick: bool = True) -> str:
     """The shell command that re-runs experiment ``name`` and re-draws its figure."""
-    q = "True" if quick else "False"
-    return (f"python -c \"from sgd_sde.experiments import {name} as m; r = m.run(0, quick={q}); "
-            f"r.save('figures/experiments/{name}'); m.figure(r, 'figures/experiments')\"")
+    return f"python -m sgd_sde.experiments._common {name}" + ("" if quick else " --full")
 
 
 def results_table(results: Iterable[ExperimentResult], *, commands: Mapping[str, str] | None = None) -> str:
@@ -309,10 +307,13 @@ def results_table(results: Iterable[ExperimentResult], *, commands: Mapping[str,
     return "\n".join(rows)
 
 
-def reproduce(names: Sequence[str], out_dir: str | os.PathLike, *, quick: bool = True, key: int = 0) -> str:
+def reproduce(names: Sequence[str], out_dir: str | os.PathLike, *, quick: bool = True, key: int = 0,
+              doc: str | os.PathLike | None = None, table_file: str | os.PathLike | None = None) -> str:
     """Run the experiments ``names`` (:data:`sgd_sde.experiments.EXPERIMENTS`), save each result as
-    ``<out_dir>/<name>.npz``, draw ``<out_dir>/<name>.png`` from the saved file, and write
-    ``<out_dir>/results.md`` (:func:`results_table`, with each run's wall time). Returns the table.
+    ``<out_dir>/<name>.npz`` and draw ``<out_dir>/<name>.png`` from the saved file. Returns the
+    markdown text: :func:`results_table` and each run's wall-clock and CPU time. With ``doc``, the
+    text between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in that markdown file is
+    replaced by it; with ``table_file`` it is also written there.
     """
     from . import get
 
@@ -321,17 +322,48 @@ def reproduce(names: Sequence[str], out_dir: str | os.PathLike, *, quick: bool =
     results, times = [], []
     for name in names:
         mod = get(name)
-        t = Timer()
+        t, cpu = Timer(), time.process_time()
         res = mod.run(key, quick=quick)
-        times.append((name, t.seconds))
+        times.append((name, t.seconds, time.process_time() - cpu))
         saved = ExperimentResult.load(res.save(out / name))
         mod.figure(saved, out)
         results.append(saved)
     table = results_table(results, commands={n: rerun_command(n, quick) for n in names})
-    timing = "\n".join(f"- `{n}`: {s:.1f} s" for n, s in times)
+    timing = "\n".join(f"| `{n}` | {s:.1f} | {c:.1f} |" for n, s, c in times)
     text = (f"# Experiment results ({'quick' if quick else 'full'} mode, key {key})\n\n{table}\n\n"
-            f"Wall time per run (this machine):\n\n{timing}\n- total: {sum(s for _, s in times):.1f} s\n")
+            f"Time per run on this machine (wall clock, and CPU time of the process summed over its threads; "
+            f"on a shared machine the wall clock includes waiting for the CPU):\n\n| run | wall (s) | CPU (s) |\n"
+            f"|---|---|---|\n{timing}\n| total | {sum(s for _, s, _ in times):.1f} | {sum(c for _, _, c in times):.1f} |\n")
     from ..io import atomic_write_bytes
 
-    atomic_write_bytes(out / "results.md", text.encode())
+    if table_file is not None:
+        atomic_write_bytes(Path(table_file), text.encode())
+    if doc is not None:
+        page = Path(doc).read_text()
+        begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+        if begin not in page or end not in page:
+            raise ValueError(f"doc {str(doc)!r} has no {begin} ... {end} markers")
+        head, rest = page.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        body = text.split("\n", 2)[2]  # without the title line
+        atomic_write_bytes(Path(doc), f"{head}{begin}\n{body}{end}{tail}".encode())
     return text
+
+
+def _main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m sgd_sde.experiments._common",
+                                description="Run experiments, save results and figures, write the results table.")
+    p.add_argument("names", nargs="+", help="experiment names (sgd_sde.experiments.EXPERIMENTS)")
+    p.add_argument("--out", default="figures/experiments", help="output folder (saved results and figures)")
+    p.add_argument("--full", action="store_true", help="full size instead of quick")
+    p.add_argument("--key", type=int, default=0)
+    p.add_argument("--doc", default=None, help="markdown file whose results markers get the table")
+    p.add_argument("--table", default=None, help="also write the table to this file")
+    a = p.parse_args(argv)
+    print(reproduce(a.names, a.out, quick=not a.full, key=a.key, doc=a.doc, table_file=a.table))
+
+
+if __name__ == "__main__":
+    _main()

@@ -36,8 +36,8 @@ _SRC = "smithle2018"
 
 _SIZES = {
     "toy": dict(n_test=None, widths=(16,), ns=(256, 512), lrs=(0.1, 0.4), batches=(4, 16, 64, 256), seeds=2, epochs=3),
-    "quick": dict(n_test=None, widths=(32,), ns=(360, 1438), lrs=(0.08, 0.2, 0.5), batches=(2, 4, 8, 16, 32, 64),
-                  seeds=4, epochs=5),
+    "quick": dict(n_test=None, widths=(32,), ns=(360, 1438), lrs=(0.08, 0.2, 0.5), batches=(2, 4, 8, 16, 32),
+                  seeds=4, epochs=4),
     "full": dict(n_test=None, widths=(64,), ns=(360, 720, 1438), lrs=(0.02, 0.05, 0.12, 0.3, 0.75),
                  batches=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), seeds=8, epochs=20),
 }
@@ -176,7 +176,7 @@ def figure(result: ExperimentResult, out_dir):
     d = result.data
     acc, lrs, ns, bs, bo = d["test_acc"], d["lrs"], d["ns"], d["batches"], d["b_opt"]
     with paper_style():
-        fig, ax = plt.subplots(1, 2, figsize=(8.5, 3.3), constrained_layout=True)
+        fig, ax = plt.subplots(1, 2, figsize=(8.5, 3.7), layout="constrained")
         ls_ = ["-", "--", ":", "-."]
         for i, lr in enumerate(lrs):
             for j, n in enumerate(ns):
@@ -188,7 +188,8 @@ def figure(result: ExperimentResult, out_dir):
                     ax[0].axvline(bo[i, j], color=f"C{i}", ls=ls_[j % 4], lw=0.6, alpha=0.6)
         ax[0].set(xscale="log", xlabel="batch size B", ylabel="test accuracy (seed mean)",
                   title="(a) accuracy peaks at B_opt (network)")
-        ax[0].legend(frameon=False, fontsize=6.5, ncol=2)
+        fig.legend(*ax[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(lrs.size * ns.size, 6),
+                   frameon=False, fontsize=7, handlelength=3)
         x = lrs[:, None] * ns[None, :]
         ok = np.isfinite(bo)
         for j, n in enumerate(ns):
