@@ -252,6 +252,14 @@ def sweep(
     return SweepResult(lr_arr, b_arr, s_arr, metrics, {"train_loss": curve}, curve_steps, steps, meta)
 
 
+@eqx.filter_jit
+def _vrun_jit(static, opt, shape, carry, X, Y, idx, ks, flags, scale):
+    # module-level and keyed on the hashed (static model, optimizer, lr shape): a second sweep of the
+    # same shapes reuses the compiled program (a jax.jit built inside each call recompiled every time)
+    run = make_runner(static, opt, shape, use_swa=False)
+    return jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0))(carry, X, Y, idx, ks, flags, scale)
+
+
 def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, k_init, k_batch):
     N = data.n_train
     nl, ns = lrs.size, seeds.size
@@ -266,11 +274,9 @@ def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, k_init, k_batc
     idx_s = [Plan(jax.random.fold_in(k_batch, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds]
     idx = jnp.asarray(np.stack([idx_s[k] for _ in range(nl) for k in range(ns)]))
     scale = jnp.asarray(np.repeat(lrs, ns), jnp.float32)
-    run = make_runner(static, opt, shape, use_swa=False)
-    vrun = jax.jit(jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0)))
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     carry = (params, bn, opt_state, None, jnp.zeros((), jnp.int32))
-    (params, bn, _, _, _), losses = vrun(carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale)
+    (params, bn, _, _, _), losses = _vrun_jit(static, opt, shape, carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale)
     init = stack([params_s[k] for _ in range(nl) for k in range(ns)])
     fm = eqx.filter_vmap(lambda p, st, p0: _final_metrics(eqx.combine(p, static), st, eqx.combine(p0, static),
                                                            X, Y, jnp.asarray(data.x_test), jnp.asarray(data.y_test)))

@@ -1,0 +1,294 @@
+"""Real-network training: ``networks.train`` and ``networks.sweep`` against hand-written loops.
+
+The problem is the digits MLP (``MLP(input_shape, 10)``, widths (128, 128), ReLU, no batch norm)
+trained by heavy-ball SGD (momentum 0.9) on scikit-learn's digits (1438 training images). The
+contenders for one run are
+
+* ``train``: :func:`sgd_sde.networks.train` (probes off: one probe at the start and one at the end);
+* ``hand``: a hand-written ``optax.sgd`` + ``lax.scan`` loop a user would write in 30 lines — the
+  same equinox model, the epoch permutations drawn inside the jitted function, one call.
+
+For the grid (4 learning rates × 4 batch sizes × 3 seeds = 48 runs of ``--steps`` steps):
+
+* ``sweep``: :func:`sgd_sde.networks.sweep` (``vectorize=True``: one vmapped program per batch size);
+* ``hand vmap``: the hand loop ``jax.vmap``-ed over (lr, seed), one program per batch size;
+* ``train ×48``: :func:`~sgd_sde.networks.train` called once per member (what a user does without a sweep);
+* ``hand ×48``: the hand loop called once per member;
+* ``sweep(vectorize=False)``: the library's own sequential path (records every step's loss).
+
+Every contender is warmed up (compiled) once, then all are timed round-robin ``--repeats`` times
+(default 5) and the median is reported, so that drift of a shared machine hits all alike. The
+split of ``train``'s and the hand loop's time into per call and per step comes from a second size
+(``--steps`` and 5 × ``--steps``): per step = slope, per call = intercept. The 1-minute load
+average is recorded before and after. Nothing here asserts a timing.
+
+Usage::
+
+    python benchmarks/training.py --out benchmarks/results/training-cpu.json   # ~5-10 min on 2 cores
+    python benchmarks/training.py --quick                                       # smoke run
+    python benchmarks/training.py --write-results benchmarks/results/training-cpu.json  # RESULTS.md section
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LRS = (0.01, 0.03, 0.1, 0.3)
+BATCHES = (16, 32, 64, 128)
+SEEDS = (0, 1, 2)
+MOMENTUM = 0.9
+BEGIN, END = "<!-- training.py:begin -->", "<!-- training.py:end -->"
+
+
+def _setup(steps):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    from sgd_sde.networks import MLP, load_dataset, sweep, train
+    from sgd_sde.networks.models import cross_entropy
+
+    data = load_dataset("digits")
+    N = data.n_train
+    X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    model_fn = lambda k: MLP(data.input_shape, 10, key=k)  # noqa: E731
+    model = model_fn(jax.random.key(0))
+    params0, static = eqx.partition(model, eqx.is_inexact_array)
+    bn0 = model.init_state()
+
+    def hand_run(params, key, lr, B, n):
+        """The hand-written loop: epoch permutations, then one lax.scan of optax SGD steps."""
+        per_epoch = N // B
+        n_epochs = -(-n // per_epoch)
+        perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), N))(jnp.arange(n_epochs))
+        idx = perms[:, : per_epoch * B].reshape(n_epochs * per_epoch, B)[:n]
+        opt = optax.sgd(lr, momentum=MOMENTUM)
+
+        def loss_fn(p, xb, yb):
+            logits, _ = eqx.combine(p, static)(xb, bn0, train=True)
+            return jnp.mean(cross_entropy(logits, yb))
+
+        def step(c, ix):
+            p, s = c
+            loss, g = jax.value_and_grad(loss_fn)(p, X[ix], Y[ix])
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), loss
+
+        (p, _), losses = jax.lax.scan(step, (params, opt.init(params)), idx)
+        return p, losses
+
+    hand = jax.jit(hand_run, static_argnums=(3, 4))
+    hand_vmap = jax.jit(jax.vmap(hand_run, in_axes=(0, 0, 0, None, None)), static_argnums=(3, 4))
+
+    def block(tree):
+        return jax.block_until_ready(tree)
+
+    def one_train(lr, B, n, seed=0):
+        m = model_fn(jax.random.fold_in(jax.random.key(0), seed))
+        return train(jax.random.key(seed + 1), m, data, momentum=MOMENTUM, lr_schedule=lr, batch_schedule=B,
+                     n_steps=n, progress=False).model
+
+    def one_hand(lr, B, n, seed=0):
+        p = eqx.filter(model_fn(jax.random.fold_in(jax.random.key(0), seed)), eqx.is_inexact_array)
+        return block(hand(p, jax.random.key(seed + 1), jnp.float32(lr), B, n))
+
+    def grid_sweep(vectorize=True):
+        return sweep(jax.random.key(0), model_fn, data, lrs=LRS, batch_sizes=BATCHES, seeds=SEEDS, n_steps=steps,
+                     momentum=MOMENTUM, vectorize=vectorize)
+
+    def grid_hand_vmap():
+        out = []
+        members = [(lr, s) for lr in LRS for s in SEEDS]
+        ps = [eqx.filter(model_fn(jax.random.fold_in(jax.random.key(0), s)), eqx.is_inexact_array) for s in SEEDS]
+        params = jax.tree.map(lambda *xs: jnp.stack(xs), *[ps[SEEDS.index(s)] for _, s in members])
+        keys = jnp.stack([jax.random.key(s + 1) for _, s in members])
+        lrs = jnp.asarray([lr for lr, _ in members], jnp.float32)
+        for B in BATCHES:
+            out.append(block(hand_vmap(params, keys, lrs, B, steps)))
+        return out
+
+    def grid_train_seq():
+        return [block(one_train(lr, B, steps, s)) for B in BATCHES for lr in LRS for s in SEEDS]
+
+    def grid_hand_seq():
+        return [one_hand(lr, B, steps, s) for B in BATCHES for lr in LRS for s in SEEDS]
+
+    return dict(one_train=one_train, one_hand=one_hand, grid_sweep=grid_sweep, grid_hand_vmap=grid_hand_vmap,
+                grid_train_seq=grid_train_seq, grid_hand_seq=grid_hand_seq, block=block, N=N)
+
+
+def _round_robin(fns: dict, repeats: int) -> dict:
+    """Warm every contender once, then time them in turn ``repeats`` times; all times kept."""
+    for f in fns.values():
+        f()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def measure(steps: int, repeats: int, with_seq_sweep: bool) -> dict:
+    import jax
+
+    S = _setup(steps)
+    load0 = os.getloadavg()
+    B_one, lr_one = 64, 0.1
+    # one run at two lengths: per step = slope, per call = intercept
+    single = _round_robin({
+        f"train S={steps}": lambda: S["block"](S["one_train"](lr_one, B_one, steps)),
+        f"hand S={steps}": lambda: S["one_hand"](lr_one, B_one, steps),
+        f"train S={5 * steps}": lambda: S["block"](S["one_train"](lr_one, B_one, 5 * steps)),
+        f"hand S={5 * steps}": lambda: S["one_hand"](lr_one, B_one, 5 * steps),
+    }, repeats)
+    grid_fns = {"sweep": lambda: S["grid_sweep"](True), "hand vmap": S["grid_hand_vmap"],
+                "train x48": S["grid_train_seq"], "hand x48": S["grid_hand_seq"]}
+    if with_seq_sweep:
+        grid_fns["sweep(vectorize=False)"] = lambda: S["grid_sweep"](False)
+    grid = _round_robin(grid_fns, repeats)
+    load1 = os.getloadavg()
+    med = {k: statistics.median(v) for k, v in {**single, **grid}.items()}
+    split = {}
+    for who in ("train", "hand"):
+        t1, t5 = med[f"{who} S={steps}"], med[f"{who} S={5 * steps}"]
+        per_step = (t5 - t1) / (4 * steps)
+        split[who] = {"per_step_ms": 1e3 * per_step, "per_call_ms": 1e3 * (t1 - steps * per_step)}
+    from sgd_sde.provenance import provenance
+
+    config = {"steps": steps, "repeats": repeats, "lrs": LRS, "batch_sizes": BATCHES, "seeds": SEEDS,
+              "momentum": MOMENTUM, "single_run": {"lr": lr_one, "batch_size": B_one}, "model": "MLP(64->128->128->10)",
+              "data": "digits", "n_train": S["N"]}
+    return {
+        "config": config,
+        "provenance": provenance(config),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "device": str(jax.devices()[0]), "loadavg_before": load0, "loadavg_after": load1,
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        "times_s": {**single, **grid},
+        "median_s": med,
+        "split": split,
+    }
+
+
+def ratios(res: dict) -> dict:
+    """Speed-ups (>1: the first is faster) from the medians."""
+    m, s = res["median_s"], res["config"]["steps"]
+    out = {
+        "train vs hand (S)": m[f"hand S={s}"] / m[f"train S={s}"],
+        "train vs hand (5S)": m[f"hand S={5 * s}"] / m[f"train S={5 * s}"],
+        "sweep vs train x48": m["train x48"] / m["sweep"],
+        "sweep vs hand x48": m["hand x48"] / m["sweep"],
+        "sweep vs hand vmap": m["hand vmap"] / m["sweep"],
+    }
+    if "sweep(vectorize=False)" in m:
+        out["sweep vs sweep(vectorize=False)"] = m["sweep(vectorize=False)"] / m["sweep"]
+    return out
+
+
+def to_markdown(res: dict, source: str) -> str:
+    from sgd_sde.verdicts import Verdict
+
+    cfg, m, r, sp, mach = res["config"], res["median_s"], ratios(res), res["split"], res["machine"]
+    s = cfg["steps"]
+    v_train = Verdict.decide("benchmarks.train_vs_hand", "network", r["train vs hand (5S)"], 1.0, kind="greater")
+    v_sweep = Verdict.decide("benchmarks.sweep_vs_sequential", "network", r["sweep vs hand x48"], 3.0, kind="greater")
+    n = len(cfg["lrs"]) * len(cfg["batch_sizes"]) * len(cfg["seeds"])
+    lines = [
+        BEGIN,
+        "## Real-network training (`benchmarks/training.py`)",
+        "",
+        f"Written by `python benchmarks/training.py --write-results {source}` from that file (code "
+        f"{res['provenance']['code'][:12]}, {mach['date']}, {mach['cpus']} CPUs, {mach['processor'] or mach['platform']}). "
+        f"Digits MLP {cfg['model']}, heavy-ball SGD (μ = {cfg['momentum']}), {cfg['n_train']} training images; "
+        f"medians of {cfg['repeats']} round-robin repetitions after one warm-up each. The machine was shared: "
+        f"1-minute load average {mach['loadavg_before'][0]:.1f} before and {mach['loadavg_after'][0]:.1f} after on "
+        f"{mach['cpus']} cores, so absolute times are inflated; ratios within the run are what to read.",
+        "",
+        f"**One run** (lr = {cfg['single_run']['lr']}, B = {cfg['single_run']['batch_size']}):",
+        "",
+        "| | `networks.train` | hand optax + `lax.scan` | train speed vs hand |",
+        "|---|---|---|---|",
+        f"| {s} steps | {1e3 * m[f'train S={s}']:.0f} ms | {1e3 * m[f'hand S={s}']:.0f} ms | {r['train vs hand (S)']:.2f}× |",
+        f"| {5 * s} steps | {1e3 * m[f'train S={5 * s}']:.0f} ms | {1e3 * m[f'hand S={5 * s}']:.0f} ms | {r['train vs hand (5S)']:.2f}× |",
+        f"| per step (slope) | {sp['train']['per_step_ms']:.3f} ms | {sp['hand']['per_step_ms']:.3f} ms | "
+        f"{sp['hand']['per_step_ms'] / sp['train']['per_step_ms']:.2f}× |",
+        f"| per call (intercept) | {sp['train']['per_call_ms']:.1f} ms | {sp['hand']['per_call_ms']:.1f} ms | – |",
+        "",
+        f"Target `train` ≥ 1.0× the hand loop ({5 * s} steps): **{v_train.verdict}** ({r['train vs hand (5S)']:.2f}×).",
+        "",
+        f"**Grid** ({len(cfg['lrs'])} lr × {len(cfg['batch_sizes'])} B × {len(cfg['seeds'])} seeds = {n} runs of {s} steps; "
+        f"lr ∈ {list(cfg['lrs'])}, B ∈ {list(cfg['batch_sizes'])}):",
+        "",
+        "| contender | time | `sweep` speed-up over it |",
+        "|---|---|---|",
+        f"| `networks.sweep` (vmapped over lr × seed, one program per B) | {m['sweep']:.2f} s | 1 |",
+        f"| hand loop, `jax.vmap` over lr × seed | {m['hand vmap']:.2f} s | {r['sweep vs hand vmap']:.2f}× |",
+        f"| hand loop, {n} sequential calls | {m['hand x48']:.2f} s | {r['sweep vs hand x48']:.2f}× |",
+        f"| `networks.train`, {n} sequential calls | {m['train x48']:.2f} s | {r['sweep vs train x48']:.2f}× |",
+    ]
+    if "sweep(vectorize=False)" in m:
+        lines.append(f"| `networks.sweep(vectorize=False)` (records every step's loss) | {m['sweep(vectorize=False)']:.2f} s | "
+                     f"{r['sweep vs sweep(vectorize=False)']:.2f}× |")
+    lines += [
+        "",
+        f"Target vmapped sweep ≥ 3× sequential training (the faster sequential contender, the hand loop): "
+        f"**{v_sweep.verdict}** ({r['sweep vs hand x48']:.2f}×).",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(json_path: Path, md_path: Path) -> None:
+    """Put (or replace) the section between the markers in RESULTS.md, from the saved JSON."""
+    res = json.loads(json_path.read_text())
+    section = to_markdown(res, os.path.relpath(json_path, ROOT))
+    text = md_path.read_text()
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = md_path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, md_path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=200, help="steps per grid member and of the short single run")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20 steps, 1 repeat")
+    ap.add_argument("--no-seq-sweep", action="store_true", help="skip sweep(vectorize=False)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
+    ap.add_argument("--write-results", type=Path, default=None, metavar="JSON",
+                    help="only (re)write the RESULTS.md section from a saved JSON")
+    args = ap.parse_args(argv)
+    if args.write_results is not None:
+        write_results(args.write_results, ROOT / "benchmarks" / "RESULTS.md")
+        return 0
+    steps, repeats = (20, 1) if args.quick else (args.steps, args.repeats)
+    res = measure(steps, repeats, not args.no_seq_sweep)
+    print(to_markdown(res, str(args.out) if args.out else "(not saved)"))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(res, indent=1, default=float))
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
