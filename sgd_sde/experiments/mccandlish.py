@@ -423,8 +423,10 @@ def figure(result: ExperimentResult, out_dir):
             ax[0].plot(tr[s, :, 1], tr[s, :, 3], "o-", color="C0", alpha=0.7, ms=3, label="B_noise (network)" if s == 0 else None)
             ax[0].plot(tr[s, :, 1], tr[s, :, 2], "s--", color="C1", alpha=0.7, ms=3, label="B_simple (network)" if s == 0 else None)
         ax[0].set(xscale="log", yscale="log", xlabel="training loss L", ylabel="noise scale (examples)",
-                  title="(a) noise scale grows as L falls")
+                  title="(a) noise scale along training")
         ax[0].invert_xaxis()
+        ticks = [x for x in (0.1, 0.25, 0.5, 1.0, 2.0) if tr[:, :, 1].min() / 1.2 <= x <= tr[:, :, 1].max() * 1.2]
+        ax[0].set_xticks(ticks, [f"{x:g}" for x in ticks])
         ax[0].xaxis.set_minor_formatter(plt.NullFormatter())
         ax[0].legend(frameon=False)
         B = d["ls_batches"].astype(float)

@@ -216,5 +216,5 @@ def figure(result: ExperimentResult, out_dir):
         ax2.spines["right"].set_visible(True)
         h1, l1 = ax[1].get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax[1].legend(h1 + h2, l1 + l2, frameon=False, loc="center left")
+        ax[1].legend(h1 + h2, l1 + l2, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 0.2))
         return save_figure(fig, out_dir, result)

@@ -188,6 +188,8 @@ def figure(result: ExperimentResult, out_dir):
                     ax[0].axvline(bo[i, j], color=f"C{i}", ls=ls_[j % 4], lw=0.6, alpha=0.6)
         ax[0].set(xscale="log", xlabel="batch size B", ylabel="test accuracy (seed mean)",
                   title="(a) accuracy peaks at B_opt (network)")
+        ax[0].set_xticks(bs, [f"{b:g}" for b in bs])
+        ax[0].xaxis.set_minor_formatter(plt.NullFormatter())
         fig.legend(*ax[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(lrs.size * ns.size, 6),
                    frameon=False, fontsize=7, handlelength=3)
         x = lrs[:, None] * ns[None, :]
