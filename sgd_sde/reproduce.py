@@ -42,7 +42,7 @@ from typing import Any
 from .verdicts import OUTCOMES, Verdict
 
 __all__ = ["reproduce", "ReproduceResult", "figure_names", "run_figure", "write_reports", "FIGURE_RECIPES",
-           "update_paper_tables"]
+           "update_paper_tables", "write_docs_pages", "verdict_table", "update_readme"]
 
 # figure name -> (kind, target): kind "library" (sgd_sde.figures.<group>.<name>_figure), "claims"
 # (sgd_sde.claims._figures), "experiment" (sgd_sde.experiments.<name>.figure)
@@ -68,7 +68,9 @@ def _lrbench_available() -> bool:
     try:
         from . import lrbench
 
-        return hasattr(lrbench, "benchmark")
+        from .lrbench import plots
+
+        return hasattr(lrbench, "benchmark") and hasattr(plots, "plot_accuracy")
     except ImportError:
         return False
 
@@ -119,9 +121,9 @@ def run_figure(name: str, out_dir, *, key: int = 0, quick: bool = False) -> Path
         return Path(FIGURES[name](out, key=int(key), quick=bool(quick)))
     if kind == "lrbench":
         from .claims._common import lrbench_result
-        from .lrbench import figure as lrb_figure
+        from .lrbench.plots import plot_accuracy
 
-        return Path(lrb_figure(lrbench_result(key, quick), out))
+        return Path(plot_accuracy(lrbench_result(key, quick), out / "lrbench.png"))
     from .claims._common import experiment_result
     from .experiments import get
 
@@ -143,7 +145,7 @@ def _plan(claims, figures: Sequence[str]) -> list[_Unit]:
         if "network" in c.checks:
             src = getattr(c.checks["network"], "__name__", "")
             exp = src.split("<-", 1)[1].rstrip("]") if "<-" in src else None
-            exp_of[(c.id, "network")] = exp or "network"
+            exp_of[(c.id, "network")] = exp or ("lrbench" if c.source == "lrbench2023" else c.source)
     units: dict[str, dict] = {}
 
     def unit(name, figure=None):
@@ -157,7 +159,8 @@ def _plan(claims, figures: Sequence[str]) -> list[_Unit]:
             if level == "network":
                 e = exp_of[(c.id, level)]
                 fig = e if e in recipes and e in figures else None
-                unit(f"experiment:{e}", fig)["checks"].append((c.id, level))
+                kind = "lrbench" if e == "lrbench" else "experiment"
+                unit(f"{kind}:{e}", fig)["checks"].append((c.id, level))
             elif c.figure and c.figure in recipes and recipes[c.figure][0] in ("library", "claims"):
                 kind, _ = recipes[c.figure]
                 unit(f"{kind}:{c.figure}", c.figure if c.figure in figures else None)["checks"].append((c.id, level))
@@ -318,6 +321,10 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         write_papers = _in_repository()
     if write_papers:
         update_paper_tables(result, claims, Path.cwd() / "papers")
+        if not (only or papers):
+            if (Path.cwd() / "docs").is_dir():
+                write_docs_pages(result, Path.cwd() / "docs")
+            update_readme(result, Path.cwd() / "README.md")
     if progress:
         c = result.counts
         print(f"done in {result.seconds:.0f} s: {len(verdicts)} checks — " + ", ".join(f"{c[o]} {o}" for o in OUTCOMES)
@@ -488,3 +495,97 @@ def update_paper_tables(result: ReproduceResult, claims, papers_dir) -> list[Pat
         atomic_write_bytes(path, text.encode())
         written.append(path)
     return written
+
+
+# ------------------------------------------------------------------------------------------ docs pages
+def write_docs_pages(result: ReproduceResult | None, docs_dir, claims=None) -> list[Path]:
+    """Write ``docs/papers/<source>.md`` (claims, method, verdict table, figures) for every source.
+
+    Figures the verdicts link to are copied into ``docs/figures/`` so the site is self-contained.
+    Without a ``result`` the pages list the claims and say how to produce the table.
+    """
+    import importlib
+    import shutil
+
+    from .claims import all_claims
+    from .io import atomic_write_bytes
+
+    docs_dir = Path(docs_dir)
+    claims = all_claims() if claims is None else list(claims)
+    (docs_dir / "papers").mkdir(parents=True, exist_ok=True)
+    (docs_dir / "figures").mkdir(parents=True, exist_ok=True)
+    figs = dict(result.figures) if result is not None else {}
+    for name, src in figs.items():
+        shutil.copyfile(src, docs_dir / "figures" / f"{name}.png")
+    by_source: dict[str, list] = {}
+    for c in claims:
+        by_source.setdefault(c.source, []).append(c)
+    written = []
+    index = ["# Source papers\n", "One page per source: its claims, how each is checked, the verdicts of the last "
+             "`sgd-sde reproduce` run and the figures.\n", "| source | claims | citation |", "|---|---|---|"]
+    for source in sorted(by_source):
+        cs = by_source[source]
+        module = importlib.import_module(f"sgd_sde.claims.{source}")
+        doc = (module.__doc__ or "").strip().split("\n\n")
+        lines = [f"# {source}\n", f"*{cs[0].citation}*\n", "## Claims\n", "| id | statement | levels |", "|---|---|---|"]
+        lines += [f"| `{c.id}` | {c.statement} | {', '.join(c.levels)} |" for c in cs]
+        lines += ["\n## How they are checked\n", "\n\n".join(p for p in doc[1:] if not p.startswith("References")) or
+                  "See the module `sgd_sde.claims." + source + "`.", ""]
+        lines += [f"Source: `sgd_sde/claims/{source}.py`. Re-run: `sgd-sde reproduce --paper {source}`.\n",
+                  "## Verdicts\n"]
+        ids = {c.id for c in cs}
+        vs = [v for v in (result.verdicts if result is not None else []) if v.claim in ids]
+        if vs:
+            prov = vs[0].provenance or {}
+            lines += [f"From the last run (code `{str(prov.get('code', ''))[:12]}`, {prov.get('date', '')}):\n",
+                      verdict_table(vs, {n: f"../figures/{n}.png" for n in figs}), ""]
+            lines += [f"- `{v.claim}` ({v.level}): {v.note}" for v in vs if v.note]
+        else:
+            lines.append("Not run yet: `sgd-sde reproduce --paper " + source + "` writes this table.")
+        shown = sorted({c.figure for c in cs if c.figure in figs} | {v.figure for v in vs if v.figure in figs})
+        if shown:
+            lines.append("\n## Figures\n")
+            lines += [f"![{n}](../figures/{n}.png)\n" for n in shown]
+        path = docs_dir / "papers" / f"{source}.md"
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+        written.append(path)
+        index.append(f"| [{source}]({source}.md) | {len(cs)} | {cs[0].citation} |")
+    atomic_write_bytes(docs_dir / "papers" / "index.md", ("\n".join(index) + "\n").encode())
+    return written
+
+
+README_START, README_END = "<!-- sgd-sde reproduce: readme table start -->", "<!-- sgd-sde reproduce: readme table end -->"
+
+
+def update_readme(result: ReproduceResult, readme, *, n_rows: int = 8, figure: str = "gibbs") -> bool:
+    """Write the first ``n_rows`` of the verdict table and ``figure`` between the README's markers.
+
+    The figure is copied (with its data) to ``figures/claims/`` next to the README. Returns whether
+    the README had the markers (nothing is written otherwise).
+    """
+    import shutil
+
+    from .io import atomic_write_bytes
+
+    readme = Path(readme)
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    c = result.counts
+    lines = [README_START, "",
+             f"_{len(result.verdicts)} checks: " + ", ".join(f"{c[o]} {o}" for o in OUTCOMES)
+             + f" — the first {n_rows} rows of `results/report.md`, written by `sgd-sde reproduce`:_", "",
+             verdict_table(result.verdicts[:n_rows]), ""]
+    if figure in result.figures:
+        dest = readme.parent / "figures" / "claims"
+        dest.mkdir(parents=True, exist_ok=True)
+        src = Path(result.figures[figure])
+        for f in src.parent.glob(f"{src.stem}.*"):
+            shutil.copyfile(f, dest / f.name)
+        lines += [f"![{figure}](figures/claims/{src.name})", ""]
+    lines.append(README_END)
+    pre, rest = text.split(README_START, 1)
+    atomic_write_bytes(readme, (pre + "\n".join(lines) + rest.split(README_END, 1)[1]).encode())
+    return True

@@ -167,7 +167,7 @@ def mccandlish_eps_opt_figure(out_dir, *, key: int = 0, quick: bool = False) -> 
     H, Sigma, theta0, G = mccandlish_setup()
     d = one_step_losses(key, quick, B_STEP, FACTORS)
     fine = np.linspace(0.05, 2.7, 120) * d["eps_opt"]
-    theory = np.array([float(expected_loss_after_step(e, G, H, Sigma, B_STEP, d["loss0"])) for e in fine])
+    theory = np.array([float(expected_loss_after_step(B_STEP, e, G, H, Sigma, d["loss0"])) for e in fine])
     bs = np.geomspace(0.05, 50, 80) * d["b_noise"]
     arrays = {"lrs": d["lrs"], "sim_mean": d["losses"].mean(0),
               "sim_se": d["losses"].std(0) / np.sqrt(d["losses"].shape[0]), "fine_lrs": fine, "theory": theory,

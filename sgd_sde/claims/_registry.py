@@ -54,7 +54,8 @@ class Claim:
             qualitative.
         citation: author, year, title.
         checks: ``{level: check}`` with ``level`` in ``("symbolic", "simulation", "network")``; a
-            check is ``check(key, quick: bool) -> Verdict``.
+            check is ``check(key, quick: bool) -> Verdict``. A ``None`` check is dropped (a level
+            whose implementation is not available in this installation).
         figure: the figure the claim feeds (optional).
 
     Raises:
@@ -75,7 +76,7 @@ class Claim:
             raise ValueError(f"statement of {self.id} must be a non-empty sentence")
         if not isinstance(self.citation, str) or not self.citation.strip():
             raise ValueError(f"citation of {self.id} must be a non-empty string")
-        checks = dict(self.checks)
+        checks = {lv: fn for lv, fn in dict(self.checks).items() if fn is not None}
         if not checks:
             raise ValueError(f"claim {self.id} needs at least one check (levels {LEVELS})")
         unknown = set(checks) - set(LEVELS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import decide, np_rng, symbolic_check
+from ._common import decide, network_check, np_rng, symbolic_check
 from ._registry import Claim, register
 from ._sim import dense_ou, one_step_covariance
 
@@ -69,6 +69,10 @@ CLAIMS = [
           {"symbolic": symbolic_check(f"{S}.non_gibbs_anisotropic",
                                       ["gibbs.gibbs_iff_isotropic", "gibbs.probability_current"]),
            "simulation": _sim_non_gibbs}, figure="gibbs_anisotropic"),
+    Claim(f"{S}.noise_aligned_with_hessian",
+          "On a trained network the minibatch-noise covariance is aligned with the Hessian (cosine with H above the "
+          "cosine with an isotropic matrix).", CITATION,
+          {"network": network_check(f"{S}.noise_aligned_with_hessian", "golmant")}, figure="golmant"),
 ]
 for _c in CLAIMS:
     register(_c)

@@ -29,8 +29,14 @@ def _hoffer(key, quick):
     from ..diffusion.hoffer import HofferResult
     from ..figures.diffusion import hoffer_figure
 
-    from ._common import _LOCK
+    from ._common import _LOCK, saved_figure_stem
 
+    saved = saved_figure_stem("diffusion", "hoffer")
+    if saved is not None:
+        try:
+            return HofferResult.load(saved)
+        except ValueError:  # saved in an older format: recompute below
+            pass
     out = figure_dir() / "diffusion"
     with _LOCK:
         hoffer_figure(out, quick=bool(quick), key=int(key))
@@ -103,6 +109,13 @@ CLAIMS = [
           "Scaling the learning rate by √B makes the diffusion rates of different batch sizes match (the spread of "
           "log-t slopes across B is smaller than at a fixed lr).", CITATION,
           {"simulation": _sim_equalises}, figure="hoffer"),
+    Claim(f"{S}.large_batch_gap_exists",
+          "With the small-batch regime unchanged, large-batch training generalises worse (a test-accuracy gap > 0).",
+          CITATION, {"network": network_check(f"{S}.large_batch_gap_exists", "hoffer", f"{S}.plain_gap")},
+          figure="hoffer"),
+    Claim(f"{S}.sqrt_lr_narrows_gap",
+          "Raising the large-batch learning rate by √(B_L/B_S) narrows the large-batch generalisation gap.",
+          CITATION, {"network": network_check(f"{S}.sqrt_lr_narrows_gap", "hoffer")}, figure="hoffer"),
     Claim(f"{S}.regime_adaptation_closes_gap",
           "The gap comes from the number of updates: matching the number of updates (not epochs) equalises the "
           "distance travelled and the test accuracy across batch sizes.", CITATION,
@@ -110,7 +123,7 @@ CLAIMS = [
           figure="hoffer"),
     Claim(f"{S}.ghost_batch_norm_helps",
           "Ghost batch normalisation (statistics over small virtual batches) improves large-batch test accuracy.",
-          CITATION, {"network": network_check(f"{S}.ghost_batch_norm_helps", "hoffer")}, figure="hoffer"),
+          CITATION, {"network": network_check(f"{S}.ghost_batch_norm_helps", "hoffer", f"{S}.ghost_bn_narrows_gap")}, figure="hoffer"),
 ]
 for _c in CLAIMS:
     register(_c)

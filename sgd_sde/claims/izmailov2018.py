@@ -60,10 +60,15 @@ CLAIMS = [
           {"simulation": _sim_average}, figure="swa"),
     Claim(f"{S}.swa_wider_optimum",
           "SWA finds wider optima: the loss rises less along random directions around w_SWA than around SGD's "
-          "solution.", CITATION, {"network": network_check(f"{S}.swa_wider_optimum", "swa")}, figure="swa"),
+          "solution.", CITATION, {"network": network_check(f"{S}.swa_wider_optimum", "swa", f"{S}.swa_flatter")}, figure="swa"),
     Claim(f"{S}.swa_better_test_accuracy",
           "SWA improves test accuracy over the SGD solution at no extra training cost.", CITATION,
-          {"network": network_check(f"{S}.swa_better_test_accuracy", "swa")}, figure="swa"),
+          {"network": network_check(f"{S}.swa_better_test_accuracy", "swa", f"{S}.swa_generalises_better")}, figure="swa"),
+    Claim(f"{S}.swa_lower_test_loss", "The SWA solution has a lower test loss than the SGD solution it averages.",
+          CITATION, {"network": network_check(f"{S}.swa_lower_test_loss", "swa")}, figure="swa"),
+    Claim(f"{S}.swa_lower_top_eigenvalue",
+          "The SWA solution has a smaller top Hessian eigenvalue (is flatter) than the SGD solution.", CITATION,
+          {"network": network_check(f"{S}.swa_lower_top_eigenvalue", "swa")}, figure="swa"),
 ]
 for _c in CLAIMS:
     register(_c)

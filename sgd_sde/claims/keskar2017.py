@@ -32,7 +32,7 @@ def _flat_fractions(key: int, quick: bool, start: str) -> dict:
     from ..dynamics import SGD
     from ..landscapes import SharpFlat1D
     from ..noise import Isotropic
-    from ..sharding import sweep
+    from ..simulate import sweep
 
     land = SharpFlat1D(sharp_curvature=10.0, flat_curvature=1.0)
     P = 1000 if quick else 5000
@@ -101,14 +101,22 @@ CLAIMS = [
     Claim(f"{S}.large_batch_sharper",
           "Large-batch SGD converges to sharper minima than small-batch SGD (measured: the small batch ends in the "
           "flat basin more often, and a real net's top Hessian eigenvalue is larger at large B).", CITATION,
-          {"simulation": _sim_sharper, "network": network_check(f"{S}.large_batch_sharper", "keskar")},
+          {"simulation": _sim_sharper, "network": network_check(f"{S}.large_batch_sharper", "keskar", f"{S}.lb_sharper")},
           figure="keskar"),
     Claim(f"{S}.generalization_gap",
           "Large-batch training reaches similar training loss but lower test accuracy (test-accuracy gap > 0).",
-          CITATION, {"network": network_check(f"{S}.generalization_gap", "keskar")}, figure="keskar"),
+          CITATION, {"network": network_check(f"{S}.generalization_gap", "keskar", f"{S}.lb_generalises_worse")}, figure="keskar"),
     Claim(f"{S}.large_batch_closer_to_init",
           "Large-batch solutions lie closer to the initial point than small-batch ones.", CITATION,
-          {"network": network_check(f"{S}.large_batch_closer_to_init", "keskar")}, figure="keskar"),
+          {"network": network_check(f"{S}.large_batch_closer_to_init", "keskar", f"{S}.sb_farther_from_init")}, figure="keskar"),
+    Claim(f"{S}.large_batch_larger_hessian_eigenvalues",
+          "Large-batch minimisers have larger top Hessian eigenvalues than small-batch ones.", CITATION,
+          {"network": network_check(f"{S}.large_batch_larger_hessian_eigenvalues", "keskar",
+                                    f"{S}.lb_larger_top_eigenvalue")}, figure="keskar"),
+    Claim(f"{S}.sharper_in_a_random_subspace",
+          "The large-batch minimiser is also sharper when the ε-box is taken in a random low-dimensional subspace.",
+          CITATION, {"network": network_check(f"{S}.sharper_in_a_random_subspace", "keskar", f"{S}.lb_sharper_subspace")},
+          figure="keskar"),
     Claim(f"{S}.noise_escapes_sharp_basin",
           "Small-batch gradient noise pushes iterates out of a sharp basin (more particles leave it at small B).",
           CITATION, {"simulation": _sim_escape}),

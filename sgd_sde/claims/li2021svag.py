@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import decide, symbolic_check
+from ._common import decide, network_check, symbolic_check
 from ._registry import Claim, register
 from ._sim import QUAD_H
 from ._temperature import moment
@@ -46,7 +46,13 @@ CLAIMS = [
                                       ["svag.coefficients", "svag.sum", "svag.squares", "svag.noise_per_unit_time"])}),
     Claim(f"{S}.svag_converges_to_sde",
           "As l grows SVAG approaches the SDE: at l = 4 its stationary spread is closer to the continuous-time "
-          "value than half of SGD's gap ηh/(2−ηh).", CITATION, {"simulation": _sim}),
+          "value than half of SGD's gap ηh/(2−ηh).", CITATION,
+          {"simulation": _sim, "network": network_check(f"{S}.svag_converges_to_sde", "svag", f"{S}.converges_in_l")},
+          figure="svag"),
+    Claim(f"{S}.sde_breaks_at_large_lr",
+          "At large learning rates SGD and its SDE (the SVAG limit) part ways on a real network: the l → ∞ limit no "
+          "longer matches l = 1.", CITATION,
+          {"network": network_check(f"{S}.sde_breaks_at_large_lr", "svag", f"{S}.breaks_at_large_lr")}, figure="svag"),
 ]
 for _c in CLAIMS:
     register(_c)

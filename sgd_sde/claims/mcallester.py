@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import decide, symbolic_check
+from ._common import decide, network_check, symbolic_check
 from ._registry import Claim, register
 from ._sim import gibbs_cdf, gibbs_runs, mean_se, robbins_monro_runs
 from ._temperature import moment, ratio
@@ -122,13 +122,17 @@ CLAIMS = [
     Claim(f"{S}.constant_lr_does_not_converge",
           "At a constant learning rate SGD does not converge: E x² settles at ησ²/(2−η) (ratio 1 ± 0.05).", CITATION,
           {"symbolic": symbolic_check(f"{S}.constant_lr_does_not_converge", ["robbins_monro.constant_rate_floor"]),
-           "simulation": _sim_floor}, figure="robbins_monro"),
+           "simulation": _sim_floor,
+           "network": network_check(f"{S}.constant_lr_does_not_converge", "temperature", f"{S}.stationary")},
+          figure="robbins_monro"),
     Claim(f"{S}.learning_rate_is_temperature",
           "A finite learning rate defines an equilibrium: the stationary density is the Gibbs law exp(−L/T) with "
           "T = ησ²/(2B) (KS distance within its sampling tolerance at three temperatures).", CITATION,
           {"symbolic": symbolic_check(f"{S}.learning_rate_is_temperature",
                                       ["gibbs.fokker_planck_1d", "gibbs.fokker_planck_quadratic", "gibbs.isotropic"]),
-           "simulation": _sim_gibbs}, figure="gibbs"),
+           "simulation": _sim_gibbs,
+           "network": network_check(f"{S}.learning_rate_is_temperature", "temperature", f"{S}.lr_orders_loss")},
+          figure="gibbs"),
     Claim(f"{S}.batch_lowers_temperature",
           "At fixed η, increasing B lowers the temperature: T = ησ²/(2B) (stationary Var θ·h/T = 1 ± 0.05).",
           CITATION, {"simulation": _sim_temperature}),
@@ -136,11 +140,13 @@ CLAIMS = [
           "With η = Bη₀ (Goyal et al.) the temperature is independent of B (log-log slope of the stationary spread "
           "vs B is 0 ± 0.05).", CITATION,
           {"symbolic": symbolic_check(f"{S}.linear_lr_batch_scaling", ["gibbs.mcallester_linear"]),
-           "simulation": _sim_linear}),
+           "simulation": _sim_linear,
+           "network": network_check(f"{S}.linear_lr_batch_scaling", "temperature", f"{S}.linear_scaling")}),
     Claim(f"{S}.pytorch_momentum_scaling",
           "With PyTorch momentum μ, η = (1−μ)Bη₀ keeps the temperature (spread ratio 1 ± 0.1).", CITATION,
           {"symbolic": symbolic_check(f"{S}.pytorch_momentum_scaling", ["gibbs.mcallester_pytorch_momentum"]),
-           "simulation": _sim_pytorch}),
+           "simulation": _sim_pytorch,
+           "network": network_check(f"{S}.pytorch_momentum_scaling", "temperature", f"{S}.momentum_scaling")}),
     Claim(f"{S}.ema_momentum_temperature",
           "With EMA momentum each gradient has total influence η, so the temperature does not depend on β "
           "(spread ratio 1 ± 0.1).", CITATION,
@@ -155,7 +161,16 @@ CLAIMS = [
           "N_g = N_g⁰/B keeps Adam's averaging window fixed in examples (the clamp must be max(1, ·), not the "
           "lecture's min(1, ·)), and ε = ε₀√B matches a batch-sum gradient.", CITATION,
           {"symbolic": symbolic_check(f"{S}.adam_batch_reparameterisation",
-                                      ["gibbs.adam_window_in_examples", "gibbs.adam_epsilon_scaling"])}),
+                                      ["gibbs.adam_window_in_examples", "gibbs.adam_epsilon_scaling"]),
+           "network": network_check(f"{S}.adam_batch_reparameterisation", "temperature", f"{S}.adam_corrected")}),
+    Claim(f"{S}.adam_seed_clamp_fails",
+          "The lecture's clamp N_g = min(1, N_g⁰/B) collapses Adam's averaging window to one step (its network loss "
+          "differs from the corrected form's).", CITATION,
+          {"network": network_check(f"{S}.adam_seed_clamp_fails", "temperature", f"{S}.adam_seed_form_fails")}),
+    Claim(f"{S}.quadratic_model_predicts_network",
+          "The quadratic (OU) model of the lecture predicts a real network's stationary loss excess at temperature T.",
+          CITATION, {"network": network_check(f"{S}.quadratic_model_predicts_network", "temperature",
+                                              f"{S}.quadratic_model")}),
 ]
 for _c in CLAIMS:
     register(_c)

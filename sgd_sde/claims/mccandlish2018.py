@@ -2,7 +2,7 @@
 
 Symbolic checks run :mod:`sgd_sde.theory.mccandlish`'s SymPy derivations; simulation checks
 measure the loss after one SGD step (:func:`sgd_sde.claims._sim.one_step_losses`: one
-:func:`~sgd_sde.sharding.sweep` of :class:`~sgd_sde.landscapes.Quadratic` with dense Gaussian
+:func:`~sgd_sde.simulate.sweep` of :class:`~sgd_sde.landscapes.Quadratic` with dense Gaussian
 gradient noise) and the gradient noise scale of :class:`~sgd_sde.landscapes.LinearRegression`
 with :mod:`sgd_sde.measure`; network checks read :mod:`sgd_sde.experiments.mccandlish`.
 
@@ -125,7 +125,7 @@ def _b_simple_many(land, thetas):
     from ..theory import b_simple
 
     grads = np.asarray(_per_example_grads(land, thetas), dtype=float)  # (P, N, d)
-    return np.array([b_simple(np.cov(g.T, bias=True), g.mean(0)) for g in grads])
+    return np.array([b_simple(g.mean(0), np.cov(g.T, bias=True)) for g in grads])
 
 
 def _sim_grows(key, quick):
@@ -187,14 +187,16 @@ CLAIMS = [
     Claim(f"{S}.eps_opt_formula", "Under gradient noise the optimal step is ε_opt(B) = ε_max/(1 + B_noise/B).", CITATION,
           {"symbolic": symbolic_check(f"{S}.eps_opt_formula", ["mccandlish.expected_loss", "mccandlish.eps_opt",
                                                                  "mccandlish.eps_max"]),
-           "simulation": _sim_eps_opt}, figure="mccandlish_eps_opt"),
+           "simulation": _sim_eps_opt,
+           "network": network_check(f"{S}.eps_opt_formula", "mccandlish", f"{S}.eps_opt")}, figure="mccandlish_eps_opt"),
     Claim(f"{S}.delta_l_opt_formula", "The best one-step improvement is ΔL_opt(B) = ΔL_max/(1 + B_noise/B).", CITATION,
           {"symbolic": symbolic_check(f"{S}.delta_l_opt_formula", ["mccandlish.delta_l_opt", "mccandlish.delta_l_max"]),
            "simulation": _sim_delta_l}),
     Claim(f"{S}.diverge_above_two_eps_opt",
           "A step larger than 2 ε_opt increases the expected loss (training is likely to diverge).", CITATION,
           {"symbolic": symbolic_check(f"{S}.diverge_above_two_eps_opt", ["mccandlish.two_eps_opt"]),
-           "simulation": _sim_two_eps}),
+           "simulation": _sim_two_eps,
+           "network": network_check(f"{S}.diverge_above_two_eps_opt", "mccandlish", f"{S}.beyond_two_eps_opt")}),
     Claim(f"{S}.linear_regime_small_batch",
           "For B ≪ B_noise the progress per step grows linearly in B (d log ΔL_opt/d log B → 1).", CITATION,
           {"symbolic": symbolic_check(f"{S}.linear_regime_small_batch", ["mccandlish.limits"], _numeric_slope(1e-3))}),
@@ -205,7 +207,8 @@ CLAIMS = [
           "The steps–examples trade-off (S/S_min − 1)(E/E_min − 1) = 1 puts the critical batch B_crit = E_min/S_min "
           "at the noise scale B_noise.", CITATION,
           {"symbolic": symbolic_check(f"{S}.b_crit_matches_b_noise", ["mccandlish.pareto_front", "mccandlish.examples_form"]),
-           "network": network_check(f"{S}.b_crit_matches_b_noise", "mccandlish")}, figure="mccandlish"),
+           "network": network_check(f"{S}.b_crit_matches_b_noise", "mccandlish", f"{S}.b_crit_vs_b_noise")},
+          figure="mccandlish"),
     Claim(f"{S}.two_batch_estimator_unbiased",
           "The two-batch estimators of |G|² and tr Σ (Appendix A.1) are unbiased.", CITATION,
           {"symbolic": symbolic_check(f"{S}.two_batch_estimator_unbiased",
@@ -213,13 +216,22 @@ CLAIMS = [
            "simulation": _sim_two_batch}),
     Claim(f"{S}.noise_scale_grows_in_training",
           "During training |G| shrinks, so the noise scale B_simple = tr Σ/|G|² grows (measured: log-ratio > 0).",
-          CITATION, {"simulation": _sim_grows}),
+          CITATION, {"simulation": _sim_grows,
+                     "network": network_check(f"{S}.noise_scale_grows_in_training", "mccandlish", f"{S}.b_noise_grows")}),
     Claim(f"{S}.noise_scale_independent_of_n",
           "The noise scale does not depend on the data-set size N (|log ratio| ≤ 0.1 between N = 1024 and 16384).",
           CITATION, {"simulation": _sim_independent_of_n}),
     Claim(f"{S}.noise_scale_proportional_b_over_eps",
           "At equilibrium the noise scale is ∝ B/ε (Appendix C; log-log slope 1 ± 0.1).", CITATION,
           {"simulation": _sim_b_over_eps}),
+    Claim(f"{S}.pareto_front_fits_training",
+          "Steps and examples to reach a target loss follow the Pareto front (S/S_min − 1)(E/E_min − 1) = 1.", CITATION,
+          {"network": network_check(f"{S}.pareto_front_fits_training", "mccandlish", f"{S}.pareto_front")},
+          figure="mccandlish"),
+    Claim(f"{S}.b_crit_matches_b_simple",
+          "The simple noise scale B_simple = tr Σ/|G|² (no Hessian) also predicts the critical batch size.", CITATION,
+          {"network": network_check(f"{S}.b_crit_matches_b_simple", "mccandlish", f"{S}.b_crit_vs_b_simple")},
+          figure="mccandlish"),
 ]
 for _c in CLAIMS:
     register(_c)

@@ -89,17 +89,26 @@ CLAIMS = [
     Claim(f"{S}.increase_batch_equals_decay_lr",
           "Increasing the batch size by a factor k gives the same result as decaying the learning rate by k "
           "(final loss ratio 1 ± 0.1; on a real net, final test accuracies equal).", CITATION,
-          {"simulation": _sim_equivalent, "network": network_check(f"{S}.increase_batch_equals_decay_lr", "smith")},
+          {"simulation": _sim_equivalent, "network": network_check(f"{S}.increase_batch_equals_decay_lr", "smith",
+                                                                               f"{S}.increase_batch_matches_decay")},
           figure="smith"),
     Claim(f"{S}.fewer_parameter_updates",
           "Increasing the batch size instead of decaying the learning rate needs fewer parameter updates for the "
           "same number of training examples.", CITATION,
-          {"symbolic": _sym_fewer, "network": network_check(f"{S}.fewer_parameter_updates", "smith")}),
+          {"symbolic": _sym_fewer}),
     Claim(f"{S}.batch_scales_with_momentum",
           "Raising the momentum m keeps the noise scale if B ∝ 1/(1−m) (stationary spread ratio 1 ± 0.1).",
           CITATION,
           {"symbolic": symbolic_check(f"{S}.batch_scales_with_momentum", ["gibbs.momentum"]),
-           "simulation": _sim_momentum}),
+           "simulation": _sim_momentum,
+           "network": network_check(f"{S}.batch_scales_with_momentum", "smith", f"{S}.momentum_rule")}),
+    Claim(f"{S}.linear_scaling_rule",
+          "Scaling the learning rate with the batch size (ε ∝ B) keeps the final test accuracy.", CITATION,
+          {"network": network_check(f"{S}.linear_scaling_rule", "smith", f"{S}.linear_scaling")}, figure="smith"),
+    Claim(f"{S}.linear_scaling_breaks_near_b_noise",
+          "The linear scaling rule keeps working as B approaches the gradient noise scale (the accuracy drop there "
+          "stays within tolerance).", CITATION,
+          {"network": network_check(f"{S}.linear_scaling_breaks_near_b_noise", "smith")}, figure="smith"),
 ]
 for _c in CLAIMS:
     register(_c)

@@ -50,18 +50,20 @@ CLAIMS = [
           "Scaling ε and B together (ε ∝ B) keeps the noise scale and the stationary spread of SGD (ratio 1 ± 0.05).",
           CITATION,
           {"symbolic": symbolic_check(f"{S}.linear_scaling_rule", ["lyapunov.linear_scaling_invariance"]),
-           "simulation": _sim_linear}),
+           "simulation": _sim_linear,
+           "network": network_check(f"{S}.linear_scaling_rule", "smith_le", f"{S}.constant_noise_scale")}),
     Claim(f"{S}.momentum_noise_scale",
           "With momentum m the noise scale is g ≈ εN/(B(1−m)) (stationary spread at ε equals that at ε/(1−m) "
           "without momentum, ratio 1 ± 0.1).", CITATION,
           {"symbolic": symbolic_check(f"{S}.momentum_noise_scale", ["gibbs.momentum"]), "simulation": _sim_momentum}),
     Claim(f"{S}.optimal_batch_proportional_to_lr",
           "The batch size of best test accuracy grows ∝ ε (B_opt ∝ εN; measured: log-log slope of B_opt vs ε).",
-          CITATION, {"network": network_check(f"{S}.optimal_batch_proportional_to_lr", "smith_le")},
+          CITATION, {"network": network_check(f"{S}.optimal_batch_proportional_to_lr", "smith_le", f"{S}.b_opt_lr_exponent")},
           figure="smith_le"),
-    Claim(f"{S}.intermediate_batch_generalizes_best",
-          "At fixed ε, test accuracy peaks at an intermediate batch size (some noise helps).", CITATION,
-          {"network": network_check(f"{S}.intermediate_batch_generalizes_best", "smith_le")}, figure="smith_le"),
+    Claim(f"{S}.optimal_batch_proportional_to_n",
+          "The batch size of best test accuracy grows ∝ N, the training-set size (B_opt ∝ εN).", CITATION,
+          {"network": network_check(f"{S}.optimal_batch_proportional_to_n", "smith_le", f"{S}.b_opt_n_exponent")},
+          figure="smith_le"),
 ]
 for _c in CLAIMS:
     register(_c)

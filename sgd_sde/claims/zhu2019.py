@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import decide, figure_data, symbolic_check
+from ._common import decide, figure_data, network_check, symbolic_check
 from ._registry import Claim, register
 
 CITATION = ("Zhu, Wu, Yu, Wu & Ma 2019, The Anisotropic Noise in Stochastic Gradient Descent: Its Behavior of "
@@ -54,12 +54,15 @@ CLAIMS = [
           "Noise aligned with the sharp directions of the Hessian escapes a minimum faster than isotropic noise of "
           "the same magnitude (early loss growth ratio > 1).", CITATION,
           {"symbolic": symbolic_check(f"{S}.anisotropic_noise_escapes_faster", ["stability.zhu_calibration"]),
-           "simulation": _sim_faster}, figure="zhu"),
+           "simulation": _sim_faster,
+           "network": network_check(f"{S}.anisotropic_noise_escapes_faster", "golmant", f"{S}.anisotropic_escapes_faster")},
+          figure="zhu"),
     Claim(f"{S}.indicator_predicts_escape",
           "The escape indicator tr(HΣ) sets the initial loss growth ½tr(HΣ) of the OU process (simulated ratio "
           "equals the exact one ± 10%).", CITATION,
           {"symbolic": symbolic_check(f"{S}.indicator_predicts_escape", ["stability.zhu_ou_loss"]),
-           "simulation": _sim_indicator}, figure="zhu"),
+           "simulation": _sim_indicator,
+           "network": network_check(f"{S}.indicator_predicts_escape", "golmant", f"{S}.trace_indicator")}, figure="zhu"),
 ]
 for _c in CLAIMS:
     register(_c)

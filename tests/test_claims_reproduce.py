@@ -1,0 +1,64 @@
+"""`sgd-sde reproduce` on a small selection: the files it writes, their fields, the exit status."""
+
+from __future__ import annotations
+
+import json
+
+from sgd_sde.claims import Claim, register, unregister
+from sgd_sde.cli import main
+from sgd_sde.reproduce import figure_names, reproduce
+from sgd_sde.verdicts import LEVELS, Verdict
+
+FIELDS = {"id", "claim", "level", "verdict", "measured", "expected", "tolerance", "ci", "seconds", "provenance"}
+ONLY = ["mccandlish2018.linear_regime_small_batch", "golmant.lemma2_quadratic_form", "smith2018.fewer_parameter_updates"]
+
+
+def test_reproduce_writes_claims_json_and_reports(tmp_path):
+    res = reproduce(tmp_path, quick=True, only=ONLY, figures=False, write_papers=False, progress=False)
+    assert res.exit_status == 0
+    records = json.loads((tmp_path / "claims.json").read_text())
+    assert [r["id"] for r in records] == sorted(ONLY)
+    for r in records:
+        assert FIELDS <= set(r)
+        assert r["level"] in LEVELS and r["verdict"] == "supported"
+        assert r["provenance"]["code"] and r["claim"]
+    md = (tmp_path / "report.md").read_text()
+    assert all(f"`{i}`" in md for i in ONLY) and "| claim | level | verdict |" in md
+    html = (tmp_path / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and "golmant.lemma2_quadratic_form" in html
+
+
+def test_an_erroring_check_makes_the_exit_status_nonzero(tmp_path, capsys):
+    def boom(key, quick):
+        raise RuntimeError("no data")
+
+    def fine(key, quick):
+        return Verdict.decide("mine.fails", "symbolic", 2.0, 1.0, tolerance=0.1)
+
+    register(Claim("mine.fails", "Fails.", "Me", {"symbolic": fine, "simulation": boom}))
+    try:
+        assert main(["reproduce", "--quick", "--only", "mine.fails", "--out", str(tmp_path), "--no-papers"]) == 1
+        records = {r["level"]: r for r in json.loads((tmp_path / "claims.json").read_text())}
+        assert records["symbolic"]["verdict"] == "refuted"  # refuted is an outcome, not a failure ...
+        assert records["simulation"]["verdict"] == "error"  # ... an error is
+        assert "no data" in (tmp_path / "report.md").read_text()
+    finally:
+        unregister("mine.fails")
+    assert "1 error" in capsys.readouterr().err
+
+
+def test_jobs_run_units_in_worker_processes(tmp_path):
+    res = reproduce(tmp_path, quick=True, only=ONLY[:2], figures=False, write_papers=False, progress=False, jobs=2)
+    assert res.exit_status == 0 and [v.claim for v in res.verdicts] == sorted(ONLY[:2])
+
+
+def test_unknown_selection_exits_2(tmp_path, capsys):
+    assert main(["reproduce", "--only", "nobody.nothing", "--out", str(tmp_path)]) == 2
+    assert "no claim matches" in capsys.readouterr().err
+
+
+def test_figure_registry_lists_at_least_16_figures():
+    names = figure_names()
+    assert {"gibbs", "gibbs_anisotropic", "robbins_monro", "mccandlish_eps_opt", "temperature", "escape",
+            "radius", "wu_ma_e", "zhu", "hoffer", "first_passage", "sinai"} <= set(names)
+    assert len(names) >= 14
