@@ -61,7 +61,8 @@ _KINDS = ("full, ε=1e-3", "full, ε=5e-4", "subspace, ε=1e-3", "subspace, ε=5
 
 def _at_target(run, data, target):
     """Per member: the first snapshot whose full training loss is ``≤ target`` (else the last);
-    returns the selected params (stacked), their step, their training loss, and whether it was reached."""
+    returns the selected params and batch-norm state (stacked), their step, their training loss, and
+    whether it was reached."""
     import jax
     import jax.numpy as jnp
 
@@ -76,8 +77,8 @@ def _at_target(run, data, target):
     j = np.where(reached, ok.argmax(axis=0), S - 1)
     m = np.arange(losses.shape[1])
     pick = lambda s: s[jnp.asarray(j), jnp.asarray(m)]
-    params = jax.tree.map(pick, run.snapshots)
-    return params, np.asarray(run.snapshot_steps)[j], losses[j, m], reached
+    return (jax.tree.map(pick, run.snapshots), jax.tree.map(pick, run.snapshot_bn), np.asarray(run.snapshot_steps)[j],
+            losses[j, m], reached)
 
 
 @single_blas_thread
@@ -117,8 +118,8 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
         snaps = list(range(cfg["snapshot_every"], n + 1, cfg["snapshot_every"]))
         r = train_ensemble(k_train, model_fn, data, seeds=seeds, lr_scales=[cfg["lr"]], batch_size=B, n_steps=n,
                            momentum=cfg["momentum"], snapshot_steps=snaps)
-        params, step, loss, reached = _at_target(r, data, cfg["target_loss"])
-        _, test_acc = evaluate_members(r.static, params, r.bn_state, data.x_test, data.y_test)
+        params, bn, step, loss, reached = _at_target(r, data, cfg["target_loss"])
+        _, test_acc = evaluate_members(r.static, params, bn, data.x_test, data.y_test)
         dist = np.asarray(jax.vmap(measure.distance_from_init)(params, r.params0), np.float64)
         sides[side] = dict(run=r, params=params, step=step, train_loss=loss, reached=reached, test_acc=test_acc,
                            distance=dist)
