@@ -162,7 +162,10 @@ def _fixed_point(H, C_of, lr, batch_size, discrete, tol, max_iter):
         if not np.all(np.isfinite(c)):
             break  # the iteration blew up: no stationary law
         new = stationary_covariance(H, psd_matrix("C", c, d), lr, batch_size, discrete)
-        change = np.linalg.norm(new - S) / max(np.linalg.norm(new), 1e-300)
+        with np.errstate(over="ignore", invalid="ignore"):
+            change = np.linalg.norm(new - S) / max(np.linalg.norm(new), 1e-300)
+        if not (np.all(np.isfinite(new)) and np.isfinite(change)):
+            break
         S = new
         if change < tol:
             return S
