@@ -373,11 +373,21 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     s_best[~np.isfinite(s_best)] = np.nan  # (B, seed)
     bs = np.asarray(cfg["front_batches"], np.float64)
     fit = fit_pareto_front(bs, s_best)
+
+    def resid_sd(sample, axis=0):  # sample: (seed, B), resampled seeds
+        try:
+            return fit_pareto_front(bs, sample.T).residual_sd
+        except ValueError:  # a resample with targets reached at fewer than 3 batch sizes
+            return math.nan
+
+    ci = bootstrap_ci(np.where(np.isfinite(s_best), s_best, -1.0).T, stat=lambda x, axis=0: resid_sd(np.where(x > 0, x, np.nan)),
+                      n_boot=300, max_nan_fraction=0.1)
     verdicts.append(Verdict.decide(
-        f"{_SRC}.pareto_front", "network", fit.residual_sd, 0.0, tolerance=0.25, ci=None, seconds=t.seconds,
+        f"{_SRC}.pareto_front", "network", fit.residual_sd, 0.0, tolerance=0.25, ci=ci, seconds=t.seconds,
         figure="mccandlish",
         statement="Steps and examples to a target loss lie on (S/S_min − 1)(E/E_min − 1) = 1.",
-        note=(f"RMS residual of log S about the fitted front (relative scatter) with S_min={fit.s_min:.4g} "
+        note=(f"RMS residual of log S about the fitted front (relative scatter; CI: bootstrap over seeds) with "
+              f"S_min={fit.s_min:.4g} "
               f"{_r(fit.s_min_ci)}, E_min={fit.e_min:.4g} {_r(fit.e_min_ci)}; {fit.n_points} points, "
               f"{fit.n_unreached} (B, seed) runs never reached loss {cfg['target']} at any lr.")))
     at_target = np.argmin(np.abs(track[:, :, 1] - cfg["target"]), axis=1)
