@@ -1,0 +1,263 @@
+"""Is there a cheaper exact source of Gaussian increments than threefry + ``jax.random.normal``?
+
+The dense case of ``benchmarks/run.py`` (d = 100, P = 1024) is bound by drawing a ``(d, P)`` block of
+standard normals per step (issue 18). This script times the candidate sources in the engine's own
+pattern — ``fold_in(key, step)``, then a ``(d, P)`` float32 block, inside a ``lax.scan``, summed
+into the carry so nothing is dead code — and separates bit generation from the bits→normal
+transform:
+
+* ``threefry normal``: the engine's source (``jax.random.key``, threefry2x32, partitionable);
+* ``rbg normal`` / ``unsafe_rbg normal``: ``jax.random.key(seed, impl="rbg" | "unsafe_rbg")`` (XLA's
+  ``RngBitGenerator``), same ``jax.random.normal`` transform;
+* ``threefry Box–Muller`` / ``rbg Box–Muller``: raw 32-bit words → two uniforms → two normals
+  (:func:`box_muller`), instead of JAX's inverse-erf transform (one word → one normal);
+* ``threefry bits`` / ``rbg bits``: the raw words alone (the floor for any transform of them);
+* ``no RNG``: the same scan adding a constant (the floor of the loop itself).
+
+Every contender is compiled and run once, then timed round-robin ``--repeats`` times (median).
+Exactness of the sources is tested in ``tests/test_rng_exact.py`` (moments and a KS test at 10⁷
+draws); :data:`SAMPLERS` is the one place the samplers are defined.
+
+Usage::
+
+    python benchmarks/rng.py --out benchmarks/results/rng-cpu.json
+    python benchmarks/rng.py --write-results benchmarks/results/rng-cpu.json   # RESULTS.md section
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- rng.py:begin -->", "<!-- rng.py:end -->"
+
+
+def _uniform_open(bits):
+    """uint32 words → float32 uniforms on (0, 1]: the top 24 bits, ``(k + 1) · 2⁻²⁴`` (exact in float32)."""
+    return ((bits >> 8).astype(jnp.float32) + 1.0) * jnp.float32(2.0**-24)
+
+
+def box_muller(key, shape, dtype=jnp.float32):
+    """Standard normals from raw bits by the Box–Muller transform (two words → two normals).
+
+    ``u₁ ∈ (0, 1]`` (so ``log u₁`` is finite) and ``u₂ ∈ (0, 1]``, both on the 2⁻²⁴ grid;
+    ``r = √(−2 log u₁)``, ``z = (r cos 2πu₂, r sin 2πu₂)``. Exact up to the 24-bit uniform grid (the
+    tail stops at ``√(48 ln 2) ≈ 5.77σ``, probability 8e-9; ``jax.random.normal`` stops at ≈ 5.4σ).
+
+    References:
+        Box & Muller 1958, "A Note on the Generation of Random Normal Deviates".
+    """
+    n = int(np.prod(shape))
+    half = (n + 1) // 2
+    bits = jax.random.bits(key, (2, half), jnp.uint32)
+    u1, u2 = _uniform_open(bits[0]), _uniform_open(bits[1])
+    r = jnp.sqrt(-2.0 * jnp.log(u1))
+    theta = jnp.float32(2 * np.pi) * u2
+    z = jnp.concatenate([r * jnp.cos(theta), r * jnp.sin(theta)])[:n]
+    return z.reshape(shape).astype(dtype)
+
+
+def threefry_both_words(key, shape):
+    """Two uint32 blocks of ``(⌈m/2⌉, …)`` words for ``shape = (m, …)``, from threefry2x32 using
+    **both** output words of every block.
+
+    ``jax.random.bits`` with ``jax_threefry_partitionable=True`` (the default) hashes one counter
+    per element and returns ``bits1 ^ bits2``: one threefry2x32 block (20 rounds) per 32-bit word.
+    Here counter ``c`` (the flat index of an element of the half-height grid) yields two words,
+    used for rows ``i`` and ``⌈m/2⌉ + i``: half the blocks for the same number of words. Counters
+    run along the trailing (particle) axes, so a shard of particles needs only its own counters, as
+    in the partitionable scheme. The hash outputs are materialised (``optimization_barrier``):
+    fused into the consumer, XLA:CPU recomputed the hash for each half. The words are a different
+    stream from ``jax.random.bits`` for the same key (the test checks the distribution).
+
+    References:
+        Salmon, Moraes, Dror & Shaw 2011, "Parallel Random Numbers: As Easy as 1, 2, 3" (threefry).
+    """
+    from jax.extend.random import threefry2x32_p
+
+    if len(shape) < 1 or int(np.prod(shape)) >= 2**33:
+        raise ValueError(f"threefry_both_words needs a shape (m, ...) with fewer than 2^33 elements, got {shape}")
+    half = ((shape[0] + 1) // 2, *shape[1:])
+    k = jax.random.key_data(key)
+    counts = jax.lax.iota(jnp.uint32, int(np.prod(half))).reshape(half)
+    return jax.lax.optimization_barrier(threefry2x32_p.bind(k[0], k[1], jnp.zeros_like(counts), counts))
+
+
+def _normal_from_words(bits, dtype=jnp.float32):
+    """JAX's own bits → normal transform (``jax.random.normal``, float32): the top 23 bits as a
+    mantissa in [1, 2), mapped to (−1, 1) and clipped at ``nextafter(−1, 0)``, then ``√2 erf⁻¹``."""
+    floats = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
+    lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
+    u = jnp.maximum(lo, floats * 2.0 - 1.0)
+    return (np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(u)).astype(dtype)
+
+
+def threefry_both_words_normal(key, shape, dtype=jnp.float32):
+    """Standard normals: :func:`threefry_both_words` bits through JAX's inverse-erf transform."""
+    b1, b2 = threefry_both_words(key, shape)
+    return jnp.concatenate([_normal_from_words(b1, dtype), _normal_from_words(b2, dtype)])[: shape[0]]
+
+
+def _both_words_bits(key, shape, dtype=jnp.float32):
+    b1, b2 = threefry_both_words(key, shape)
+    return jnp.concatenate([b1, b2])[: shape[0]].astype(dtype)
+
+
+def _normal(key, shape, dtype=jnp.float32):
+    return jax.random.normal(key, shape, dtype)
+
+
+def _bits(key, shape, dtype=jnp.float32):
+    return jax.random.bits(key, shape, jnp.uint32).astype(dtype)  # a cast so the sum is comparable
+
+
+def _nothing(key, shape, dtype=jnp.float32):
+    return jnp.ones(shape, dtype)
+
+
+# name -> (key implementation, sampler(key, shape, dtype)); the first is the engine's source
+SAMPLERS = {
+    "threefry normal": ("threefry2x32", _normal),
+    "rbg normal": ("rbg", _normal),
+    "unsafe_rbg normal": ("unsafe_rbg", _normal),
+    "threefry both words normal": ("threefry2x32", threefry_both_words_normal),
+    "threefry Box-Muller": ("threefry2x32", box_muller),
+    "rbg Box-Muller": ("rbg", box_muller),
+    "threefry bits": ("threefry2x32", _bits),
+    "threefry both words bits": ("threefry2x32", _both_words_bits),
+    "rbg bits": ("rbg", _bits),
+    "no RNG": ("threefry2x32", _nothing),
+}
+NORMALS = ("threefry normal", "rbg normal", "unsafe_rbg normal", "threefry both words normal", "threefry Box-Muller",
+           "rbg Box-Muller")
+# the sources tests/test_rng_exact.py checks (moments, KS, independence at 10^7 draws): the engine's
+# own and the cheaper candidates; rbg / unsafe_rbg (JAX's transform on XLA's RngBitGenerator bits)
+# and Box-Muller are slower here, so they are not candidates and not re-tested
+TESTED = ("threefry normal", "threefry both words normal")
+
+
+def draws(name: str, seed: int, shape) -> jax.Array:
+    """One block of draws of sampler ``name`` (used by the exactness test)."""
+    impl, f = SAMPLERS[name]
+    return jax.jit(lambda k: f(k, shape), static_argnums=())(jax.random.key(seed, impl=impl))
+
+
+def scan_program(name: str, shape, steps: int):
+    """The engine's pattern: per step ``fold_in(key, t)`` and a block of draws, summed into the carry."""
+    impl, f = SAMPLERS[name]
+    key = jax.random.key(1, impl=impl)
+
+    @jax.jit
+    def run(c):
+        return jax.lax.scan(lambda c, t: (c + f(jax.random.fold_in(key, t), shape), None), c, jnp.arange(steps))[0]
+
+    c0 = jnp.zeros(shape, jnp.float32)
+    return lambda: run(c0).block_until_ready()
+
+
+def measure(d: int, P: int, steps: int, repeats: int) -> dict:
+    progs = {name: scan_program(name, (d, P), steps) for name in SAMPLERS}
+    for p in progs.values():
+        p()
+    load0 = os.getloadavg()
+    times = {name: [] for name in progs}
+    for _ in range(repeats):
+        for name, p in progs.items():
+            t0 = time.perf_counter()
+            p()
+            times[name].append(time.perf_counter() - t0)
+    load1 = os.getloadavg()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: d * P * steps / t / 1e6 for k, t in med.items()}
+    from sgd_sde.provenance import provenance
+
+    config = {"d": d, "P": P, "steps": steps, "repeats": repeats, "dtype": "float32"}
+    return {"config": config, "provenance": provenance(config),
+            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                        "device": str(jax.devices()[0]), "jax": jax.__version__, "loadavg_before": load0,
+                        "loadavg_after": load1, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+            "times_s": times, "median_s": med, "M_per_s": rate}
+
+
+def to_markdown(res: dict, source: str) -> str:
+    from sgd_sde.verdicts import Verdict
+
+    cfg, rate, mach = res["config"], res["M_per_s"], res["machine"]
+    base = rate["threefry normal"]
+    best = max(TESTED, key=lambda k: rate[k])
+    v = Verdict.decide("benchmarks.cheaper_exact_normals", "simulation", rate[best] / base, 1.0, kind="greater",
+                       tolerance=None)
+    lines = [
+        BEGIN,
+        "## Gaussian increments: sources (`benchmarks/rng.py`)",
+        "",
+        f"Written by `python benchmarks/rng.py --write-results {source}` from that file (code "
+        f"{res['provenance']['code'][:12]}, {mach['date']}, JAX {mach['jax']}, {mach['cpus']} CPUs, {mach['device']}). "
+        f"Per step `fold_in(key, t)` and a ({cfg['d']}, {cfg['P']}) float32 block, {cfg['steps']} steps in one `lax.scan`; "
+        f"medians of {cfg['repeats']} round-robin repetitions. 1-minute load average {mach['loadavg_before'][0]:.1f} "
+        f"before, {mach['loadavg_after'][0]:.1f} after (shared machine: read the ratios).",
+        "",
+        "| source | M draws/s | vs threefry `normal` | exactness tested (tests/test_rng_exact.py) |",
+        "|---|---|---|---|",
+    ]
+    for name in SAMPLERS:
+        lines.append(f"| {name} | {rate[name]:.0f} | {rate[name] / base:.2f}× | "
+                     f"{'yes' if name in TESTED else ('no (slower, not a candidate)' if name in NORMALS else '– (not normals)')} |")
+    lines += [
+        "",
+        f"Fastest tested exact source: {best}, {rate[best] / base:.2f}× the engine's threefry `normal`; "
+        f"a cheaper exact source than the engine's: **{v.verdict}** (threshold > 1.0×, point estimate).",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(json_path: Path, md_path: Path) -> None:
+    res = json.loads(json_path.read_text())
+    section = to_markdown(res, os.path.relpath(json_path, ROOT))
+    text = md_path.read_text()
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = md_path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, md_path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--d", type=int, default=100)
+    ap.add_argument("--P", type=int, default=1024)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--write-results", type=Path, default=None, metavar="JSON")
+    args = ap.parse_args(argv)
+    if args.write_results is not None:
+        write_results(args.write_results, ROOT / "benchmarks" / "RESULTS.md")
+        return 0
+    sys.path.insert(0, str(ROOT))
+    res = measure(args.d, args.P, args.steps, args.repeats)
+    print(to_markdown(res, str(args.out) if args.out else "(not saved)"))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(res, indent=1))
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
