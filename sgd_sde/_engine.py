@@ -97,9 +97,10 @@ class _Steps:
 
     The carry is ``(state, diverged, divergence_step)``, plus ``exit_step`` when ``config.exit_fn``
     is set (``-1`` running, ``≥ 0`` the number of steps after which the particle was outside).
-    With ``grid = (lrs, batch_sizes)`` each carry leaf has a leading grid axis and each step is
-    vmapped over the grid (the same key for all points: common random numbers). Only the steps
-    are vmapped, not the block logic, so a block's ``lax.cond`` stays a real branch.
+    With ``grid = (lrs, batch_sizes, keys)`` each carry leaf has a leading grid axis and each step
+    is vmapped over the grid: with ``keys=None`` every point uses ``key`` (common random numbers),
+    else point ``i`` uses ``keys[i]``. Only the steps are vmapped, not the block logic, so a
+    block's ``lax.cond`` stays a real branch.
     """
 
     def __init__(self, landscape, dynamics, noise, config: Config, key, params=None, grid=None):
@@ -111,18 +112,18 @@ class _Steps:
             th = state["theta"]
             return jnp.all(jnp.abs(th) <= min(config.bound, float(jnp.finfo(th.dtype).max)), axis=0)
 
-        def step(dyn, t, state):
-            new = advance(landscape, _at_step(dyn, config, t, state["theta"].dtype), noise, key, t, state)
+        def step(dyn, k, t, state):
+            new = advance(landscape, _at_step(dyn, config, t, state["theta"].dtype), noise, k, t, state)
             return new, in_bounds(new)
 
         def exited(theta):
             return jax.vmap(lambda th: config.exit_fn(landscape, params, th), in_axes=1)(theta)
 
-        def exact_step(dyn, t, c):
+        def exact_step(dyn, k, t, c):
             """Freeze particles the step they leave the bound (last good state, step recorded) or,
             with an exit criterion, the region (exit point, steps taken recorded)."""
             state, diverged, div_step = c[:3]
-            new, ok = step(dyn, t, state)
+            new, ok = step(dyn, k, t, state)
             live = ~diverged if len(c) == 3 else ~diverged & (c[3] == -1)  # -2: padding
             newly = live & ~ok
             out = (jnp.where(newly, t, div_step),)
@@ -132,31 +133,32 @@ class _Steps:
             state = jax.tree_util.tree_map(lambda n, o: jnp.where(keep, n, o), new, state)
             return (state, diverged | newly) + out
 
-        def checked_step(dyn, t, c):
+        def checked_step(dyn, k, t, c):
             """A step without the per-step freeze: only notes which particles went out of bounds."""
             state, out = c
-            new, ok = step(dyn, t, state)
+            new, ok = step(dyn, k, t, state)
             return new, out | ~ok
 
         if grid is None:
             def stepwise(fn):
-                return lambda t, x: fn(dynamics, t, x)
+                return lambda t, x: fn(dynamics, key, t, x)
 
             pointwise = lambda fn: fn  # noqa: E731
         else:
-            lrs, batch_sizes = grid
+            lrs, batch_sizes, keys = grid
 
             def stepwise(fn):
                 def run(t, x):
-                    one = lambda lr, bs, xx: fn(_with_point(dynamics, lr, bs), t, xx)  # noqa: E731
-                    return jax.vmap(one, in_axes=(0, None if batch_sizes is None else 0, 0))(lrs, batch_sizes, x)
+                    one = lambda lr, bs, k, xx: fn(_with_point(dynamics, lr, bs), k, t, xx)  # noqa: E731
+                    axes = (0, None if batch_sizes is None else 0, None if keys is None else 0, 0)
+                    return jax.vmap(one, in_axes=axes)(lrs, batch_sizes, key if keys is None else keys, x)
                 return run
 
             pointwise = jax.vmap  # functions of the carry alone
 
         self.one_step = stepwise(exact_step)
         self.fast_checked = stepwise(checked_step)
-        self.fast_bare = stepwise(lambda dyn, t, state: step(dyn, t, state)[0])
+        self.fast_bare = stepwise(lambda dyn, k, t, state: step(dyn, k, t, state)[0])
         self.out_of_bounds = pointwise(lambda state: ~in_bounds(state))
         self.restore = pointwise(lambda new, old, frozen: jax.tree_util.tree_map(
             lambda n, o: jnp.where(frozen, o, n), new, old))
@@ -225,9 +227,10 @@ def _chunk(landscape, dynamics, noise, config: Config, key, carry, theta0, start
     return out, rec
 
 
-def _grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, lrs, batch_sizes):
-    """:func:`_chunk` over a grid of ``(lr, batch_size)`` (same key: common random numbers)."""
-    return _chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, grid=(lrs, batch_sizes))
+def _grid_chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, lrs, batch_sizes, keys=None):
+    """:func:`_chunk` over a grid of ``(lr, batch_size)``: the same ``key`` for every point (common
+    random numbers), or ``keys[i]`` for point ``i``."""
+    return _chunk(landscape, dynamics, noise, config, key, carry, theta0, starts, ends, grid=(lrs, batch_sizes, keys))
 
 
 class _DonatingCarry:

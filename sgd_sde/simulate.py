@@ -244,9 +244,11 @@ def _to_host(x) -> np.ndarray:
 
 def _drive(
     key, landscape, dynamics, theta0, *, noise, n_steps, n_particles, save_every, save_at, observables,
-    schedule, progress, chunk_size, divergence_bound, devices, mesh, grid=None,
+    schedule, progress, chunk_size, divergence_bound, devices, mesh, grid=None, grid_keys=None,
 ) -> list[Trajectory]:
-    """Validate, then run one ensemble (``grid=None``) or a vmapped grid ``(lrs, batch_sizes)``.
+    """Validate, then run one ensemble (``grid=None``) or a vmapped grid ``(lrs, batch_sizes)``
+    (``grid_keys``: indices ``i`` of the grid points, whose key is then ``fold_in(key, i)``; ``None``:
+    every point uses ``key``).
 
     Returns one :class:`Trajectory` per grid point (one in all without a grid).
     """
@@ -316,6 +318,7 @@ def _drive(
         grid_args = (
             np.asarray(grid_lrs, theta.dtype),
             None if grid[1] is None else np.asarray(grid[1], np.int32),
+            None if grid_keys is None else jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(grid_keys)),
         )
     carry, theta_dp = place(carry, sharding), place(theta_dp, sharding)
     config = _engine.Config(obs, schedule.lr, schedule.batch_size, bound, sharding)
@@ -376,7 +379,10 @@ def _drive(
     out = []
     for i, lr0 in enumerate(grid_lrs):
         bs = dynamics.batch_size if grid[1] is None else int(grid[1][i])
-        meta = {**metadata, "dynamics": {**metadata["dynamics"], "lr": lr0, "batch_size": bs}}
+        meta = {**metadata, "dynamics": {**metadata["dynamics"], "lr": lr0, "batch_size": bs},
+                "grid_keys": "common" if grid_keys is None else "independent"}
+        if grid_keys is not None:
+            meta["grid_index"] = int(grid_keys[i])  # this point's key is fold_in(key, grid_index)
         out.append(
             Trajectory(
                 theta=state["theta"][i].T, saved={k: v[i] for k, v in saved.items()}, steps=points, times=times[i],
@@ -405,13 +411,17 @@ def sweep(
     divergence_bound: float = 1e6,
     devices=None,
     mesh=None,
+    keys: str = "common",
 ) -> dict[tuple[float, int], Trajectory]:
     r"""Run ``dynamics`` on the grid ``lrs × batch_sizes`` as one vmapped, compiled program.
 
     Equivalent to calling :func:`sgd_sde.simulate` once per grid point with ``lr`` and
-    ``batch_size`` replaced (and the same ``key``: the grid points see the same noise draws, i.e.
-    common random numbers, which makes differences between them low-variance), but compiled once
-    and run as one batched program. The learning rate and batch size enter as traced values, so a
+    ``batch_size`` replaced, but compiled once and run as one batched program. By default every
+    point uses the same ``key``: the grid points see the same noise draws (common random numbers,
+    which makes differences between them low-variance). ``keys="independent"`` gives grid point
+    ``i`` (in grid order) the key ``fold_in(key, i)`` instead, for statistics that need independent
+    points (e.g. a fit across the grid). Each Trajectory's metadata says which
+    (``"grid_keys"``, and ``"grid_index"`` when independent). The learning rate and batch size enter as traced values, so a
     new grid of the same size does not recompile. Results equal the separate runs up to float
     rounding (batched mat-vecs may round differently), not bit for bit.
 
@@ -424,13 +434,14 @@ def sweep(
             :func:`sgd_sde.simulate` (``dynamics`` supplies everything but ``lr``/``batch_size``).
         lrs: learning rates, each ``> 0``.
         batch_sizes: batch sizes, each an integer ``≥ 1`` (default: ``dynamics.batch_size``).
+        keys: ``"common"`` (default, common random numbers) or ``"independent"``.
 
     Returns:
         ``{(lr, batch_size): Trajectory}`` for every grid point, in grid order.
 
     Raises:
-        ValueError: on an empty or non-positive ``lrs``/``batch_sizes``, and anything
-            :func:`sgd_sde.simulate` raises.
+        ValueError: on an empty or non-positive ``lrs``/``batch_sizes``, ``keys`` not one of
+            ``"common"``/``"independent"``, and anything :func:`sgd_sde.simulate` raises.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -462,13 +473,19 @@ def sweep(
         observables=observables, schedule=None, progress=progress, chunk_size=chunk_size,
         divergence_bound=divergence_bound, devices=devices, mesh=mesh,
     )
+    if keys not in ("common", "independent"):
+        raise ValueError(f"keys must be 'common' or 'independent', got keys={keys!r}")
     grid = list(itertools.product(lr_list, bs_list))
+    index = {g: i for i, g in enumerate(grid)}
+    independent = keys == "independent"
     out: dict[tuple[float, int], Trajectory] = {}
     if noise is not None and not noise.supports_batch_schedule:  # B fixes the sample's shape: one program per B
         for b in bs_list:
             dyn = eqx.tree_at(lambda m: m.batch_size, dynamics, b)
-            runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), **kw)
+            ids = [index[(lr, b)] for lr in lr_list] if independent else None
+            runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), grid_keys=ids, **kw)
             out.update({(lr, b): t for lr, t in zip(lr_list, runs)})
         return {g: out[g] for g in grid}
-    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]), **kw)
+    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]),
+                  grid_keys=list(range(len(grid))) if independent else None, **kw)
     return dict(zip(grid, runs))

@@ -51,17 +51,27 @@ def test_tilted_double_well_in_2d_reduces_to_the_1d_escape():
 
 def test_blowups_are_counted_apart_and_never_as_escapes():
     """SGD at lr = 2.5 on L = θ²/2 multiplies θ by −1.5 each step: it passes |θ| = 10⁶ after 35
-    steps. A ball of radius 10⁷ is never reached before the divergence bound 10⁶: every particle
+    steps. A ball of radius 10⁷ is never reached before a divergence bound of 10⁶: every particle
     is a blow-up, none escaped, no mean. With a ball of radius 10³ (inside the bound) every
-    particle escapes at step 18 (1.5^17 < 10³ ≤ 1.5^18) and none blew up."""
+    particle escapes at step 18 (1.5^17 < 10³ ≤ 1.5^18) and none blew up. With the default bound
+    (inf) only the float32 overflow is a blow-up."""
     q, dyn = Quadratic(np.eye(1)), SGD(2.5, 1)
-    kw = dict(n_particles=8, max_steps=200)
+    kw = dict(n_particles=8, max_steps=200, divergence_bound=1e6)
     res = escape_time(0, q, dyn, [1.0], radius=1e7, **kw)
     assert res.n_blowups == 8 and res.fraction_escaped == 0.0 and math.isnan(res.mean)
     assert np.all(np.isnan(res.times)) and np.all(res.blowup_steps == 34)  # |θ| = 1.5^35 > 1e6 after step index 34
     res = escape_time(0, q, dyn, [1.0], radius=1e3, **kw)
     assert res.n_blowups == 0 and res.fraction_escaped == 1.0
     np.testing.assert_allclose(res.times, 18 * 2.5)
+    # default bound inf: only an overflow is a blow-up. |θ| = 1.5^k overflows float32 (3.4e38) at
+    # k = 219, or at 218 when η·g = 2.5·1.5^217 overflows first (without an FMA): machine-dependent
+    # by one step, so the step is checked to that range. 1.5^211 ≥ 1e37 exits well before.
+    res = escape_time(0, q, dyn, [1.0], radius=1e37, n_particles=8, max_steps=400)
+    assert res.n_blowups == 0 and res.fraction_escaped == 1.0
+    np.testing.assert_allclose(res.times, 211 * 2.5)
+    res = escape_time(0, q, dyn, [1.0], exited=lambda th: False, n_particles=8, max_steps=400)
+    assert res.n_blowups == 8 and res.fraction_escaped == 0.0 and math.isnan(res.mean)
+    assert np.all(res.blowup_steps == res.blowup_steps[0]) and 216 <= res.blowup_steps[0] <= 218
 
 
 def test_region_arguments_are_validated():

@@ -74,8 +74,12 @@ def _crossed(landscape, params, theta):
 
 
 def _left_ball(landscape, params, theta):
-    centre, r2 = params
-    return jnp.sum((theta - centre) ** 2) >= r2
+    """``‖θ − centre‖ ≥ r``, the norm scaled by its largest entry so that it does not overflow."""
+    centre, r = params
+    d = theta - centre
+    m = jnp.max(jnp.abs(d))
+    unit = d / jnp.where(m > 0, m, jnp.ones_like(m))
+    return m * jnp.sqrt(jnp.sum(unit * unit)) >= r
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +115,7 @@ def _region(landscape, start, end, exited, radius):
         raise ValueError(f"start must have shape (d,) = ({d},) (landscape.dim), got {x0.shape}")
     if radius is not None:
         r = V.positive("radius", radius)
-        return x0, _left_ball, (jnp.asarray(x0, dtype), jnp.asarray(r * r, dtype))
+        return x0, _left_ball, (jnp.asarray(x0, dtype), jnp.asarray(r, dtype))
     if not callable(exited):
         raise TypeError(f"exited must be a callable theta (d,) -> bool, got {type(exited).__name__}")
     return x0, _UserExit(exited), ()
@@ -119,7 +123,7 @@ def _region(landscape, start, end, exited, radius):
 
 def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable | None = None,
                 radius: float | None = None, noise=None, n_particles: int, max_steps: int, level: float = 0.95,
-                block: int = 64, divergence_bound: float = 1e6) -> EscapeResult:
+                block: int = 64, divergence_bound: float = math.inf) -> EscapeResult:
     r"""Mean first-exit time from a region, by simulation, in any dimension.
 
     Every particle starts at ``start`` and runs ``dynamics`` (SGD, Euler–Maruyama on the SGD SDE,
@@ -138,9 +142,11 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
     :func:`sgd_sde.simulate` does. The exit time of a particle that is outside after step ``k``
     is ``k · lr`` (``dynamics.time_per_step``). A new ``lr`` does not recompile.
 
-    A numerical blow-up (a non-finite value or ``|θ_i| > divergence_bound``) is *not* an escape:
-    such particles are counted in ``n_blowups``, their times are ``nan``, and they are excluded
-    from the mean and its interval (the other particles' statistics are unaffected).
+    A numerical blow-up (a non-finite value, or ``|θ_i| > divergence_bound`` when a finite bound is
+    given) is *not* an escape: such particles are counted in ``n_blowups``, their times are
+    ``nan``, and they are excluded from the mean and its interval (the other particles' statistics
+    are unaffected). The default bound is ``inf``: a finite jump far out of the region (heavy-tailed
+    noise) is an escape, an overflow is not.
 
     The discretisation bias of the exit time is :math:`O(\sqrt{\Delta t})` from discrete
     monitoring plus :math:`O(\Delta t)` from the update rule. The monitoring part is removed to
@@ -162,7 +168,7 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
         max_steps: step budget; particles still inside are censored.
         level: confidence level in ``(0, 1)``.
         block: steps between early-stopping checks (does not change results).
-        divergence_bound: blow-up threshold on ``|θ_i|`` (non-finite values always count).
+        divergence_bound: blow-up threshold on ``|θ_i|`` (default ``inf``; non-finite values always count).
 
     Returns:
         An :class:`EscapeResult` (``.mean``, ``.ci``, ``.fraction_escaped``, ``.n_blowups``,
