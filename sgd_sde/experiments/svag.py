@@ -21,8 +21,6 @@ time grid (one compilation for the whole grid).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ._common import Timer, as_key, bootstrap_ci, count_nonfinite, digits, make_result, mlp_fn, resolve_size

@@ -157,7 +157,6 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
         :class:`~sgd_sde.verdicts.ExperimentResult` named ``"temperature"``.
     """
     import jax
-    import optax
 
     from ..dynamics import SGD
     from ..landscapes import Quadratic
@@ -315,10 +314,8 @@ def _fmt_h(h):
 
 
 def _adam_factory(b1, b2, eps):
-    """A picklable-free, hashable optax factory (equal settings share compiled programs)."""
+    """An optax factory ``learning_rate -> optax.adam(...)`` for :func:`sgd_sde.networks.sweep`."""
     import functools
-
-    import optax
 
     return functools.partial(_adam, b1=float(b1), b2=float(b2), eps=float(eps))
 
