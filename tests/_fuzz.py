@@ -381,7 +381,8 @@ def entries() -> list[Entry]:
         E("schedules.noise_scale", schedules.noise_scale, lambda: dict(lr=0.1, batch_size=2, n_examples=10, n_steps=5),
           {"lr": "pos", "batch_size": "int", "n_examples": "int", "n_steps": "size", "momentum": "nonneg"}),
         # -- theory
-        E("theory.robbins_monro", theory.robbins_monro, lambda: dict(schedule="1/(t+1)"), {"schedule": "choice"}),
+        E("theory.robbins_monro", theory.robbins_monro, lambda: dict(schedule="1/(t+1)"), {"schedule": "choice"},
+          accept=frozenset({"int"})),  # a number is a constant schedule
         E("theory.temperature", theory.temperature, lambda: dict(lr=0.1, batch_size=2, n_examples=10),
           {"lr": "pos", "batch_size": "int", "n_examples": "int", "momentum": "nonneg"}),
         E("theory.stationary_covariance", theory.stationary_covariance,

@@ -179,3 +179,12 @@ def test_missing_and_corrupt_files(tmp_path):
     np.savez(tmp_path / "obj.npz", x_train=np.array([None, 1], dtype=object), y_train=np.zeros(2), x_test=np.zeros(2), y_test=np.zeros(2))
     with pytest.raises(ValueError, match="corrupt"):  # object arrays would need pickle: refused
         load_dataset("mnist", path=tmp_path / "obj.npz")
+
+
+def test_synthetic_sets_refuse_a_path_and_absurd_sizes():
+    with pytest.raises(ValueError, match="path is only used"):
+        load_dataset("digits", path="/tmp")
+    with pytest.raises(ValueError, match="n_train"):
+        load_dataset("teacher_student", n_train=2**31, d=4)
+    with pytest.raises(ValueError, match="seed"):
+        load_dataset("teacher_student", seed=2**63)

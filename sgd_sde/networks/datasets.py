@@ -32,6 +32,7 @@ from .. import _validate as V
 __all__ = ["Dataset", "load_dataset", "DATASETS", "read_idx"]
 
 DATASETS = ("digits", "teacher_student", "mnist", "cifar10")
+_MAX_BYTES = 4 << 30  # the largest synthetic data set generated in memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +85,9 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **options)
         :class:`Dataset`.
 
     Raises:
-        ValueError: unknown ``name``; a missing ``path``; a missing or corrupt file (the message
-            names ``path`` and the file); bad options.
+        ValueError: unknown ``name``; a missing ``path`` (or one given to a data set that has no
+            files); a missing or corrupt file (the message names ``path`` and the file); bad options
+            (including a synthetic data set too large for memory).
 
     Examples:
         >>> ds = load_dataset("digits")
@@ -96,6 +98,8 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **options)
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got name={name!r}")
+    if name in ("digits", "teacher_student") and path is not None:
+        raise ValueError(f"path is only used by 'mnist' and 'cifar10' (local files); {name!r} needs none, got path={path!r}")
     if name == "digits":
         _no_options(name, options)
         return _digits()
@@ -141,8 +145,13 @@ def _teacher_student(*, n_train=1000, n_test=1000, d=20, n_classes=2, teacher_wi
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"label_noise must lie in [0, 1], got label_noise={noise}")
     seed = V.as_int("seed", seed)
-    k = jax.random.split(jax.random.key(seed), 6)
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must lie in [0, 2**63), got seed={seed}")
     n = n_train + n_test
+    if n * (d + h + c) * 8 > _MAX_BYTES:
+        raise ValueError(f"n_train + n_test = {n} examples with d={d}, teacher_width={h} need more than "
+                         f"{_MAX_BYTES >> 30} GiB; reduce n_train/n_test/d")
+    k = jax.random.split(jax.random.key(seed), 6)
     x = np.asarray(jax.random.normal(k[0], (n, d)), np.float32)
     w1 = np.asarray(jax.random.normal(k[1], (d, h)), np.float64) / np.sqrt(d)
     w2 = np.asarray(jax.random.normal(k[2], (h, c)), np.float64) / np.sqrt(h)
