@@ -216,6 +216,12 @@ def to_markdown(res: dict, source: str) -> str:
                      f"{'yes' if name in TESTED else ('no (slower, not a candidate)' if name in NORMALS else '– (not normals)')} |")
     lines += [
         "",
+        "`both words`: every threefry2x32 block gives two 32-bit words, and both are used "
+        "(`benchmarks.rng.threefry_both_words`); JAX's partitionable `jax.random.bits` XORs them into one. "
+        "The normals then go through JAX's own inverse-erf transform. It is a different stream for the same "
+        f"key. The transform costs {100 * (1 - rate['threefry normal'] / rate['threefry bits']):.0f}% of the "
+        "engine's rate (`threefry normal` against `threefry bits`); hashing costs the rest.",
+        "",
         f"Fastest tested exact source: {best}, {rate[best] / base:.2f}× the engine's threefry `normal`; "
         f"a cheaper exact source than the engine's: **{v.verdict}** (threshold > 1.0×, point estimate).",
         END,
