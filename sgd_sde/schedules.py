@@ -228,6 +228,8 @@ def increase_batch(init_batch: int, boundaries: Sequence[int], factor: int = 5, 
     if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, (Sequence, np.ndarray)):
         raise TypeError(f"boundaries must be a sequence of positive ints, got {type(boundaries).__name__}")
     bounds = [V.positive_int("boundaries", x) for x in boundaries]
+    if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])):
+        raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
     cap = None if max_batch is None else V.positive_int("max_batch", max_batch)
 
     def fn(k):

@@ -365,7 +365,7 @@ def entries() -> list[Entry]:
           {"lr": "pos", "batch_size": "int", "substeps": "int", "solver": "object"}),
         # -- schedules
         E("schedules.step_decay", schedules.step_decay, lambda: dict(init_value=0.1, boundaries=[10]),
-          {"init_value": "pos", "boundaries": "any-array", "factor": "unit"}),
+          {"init_value": "pos", "boundaries": "any-array", "factor": "unit"}, accept=frozenset({"empty"})),  # no drops
         E("schedules.inverse_power", schedules.inverse_power, lambda: dict(init_value=0.1, power=0.75),
           {"init_value": "pos", "power": "nonneg", "offset": "pos"}),
         E("schedules.exponential_decay", schedules.exponential_decay, lambda: dict(init_value=0.1, decay_rate=0.9),
@@ -377,7 +377,7 @@ def entries() -> list[Entry]:
         E("schedules.warmup", schedules.warmup, lambda: dict(peak=0.1, warmup_steps=5),
           {"peak": "pos", "warmup_steps": "int", "then": "callable?"}),
         E("schedules.increase_batch", schedules.increase_batch, lambda: dict(init_batch=2, boundaries=[5]),
-          {"init_batch": "int", "boundaries": "any-array", "factor": "int", "max_batch": "int?"}),
+          {"init_batch": "int", "boundaries": "any-array", "factor": "int", "max_batch": "int?"}, accept=frozenset({"empty"})),
         E("schedules.noise_scale", schedules.noise_scale, lambda: dict(lr=0.1, batch_size=2, n_examples=10, n_steps=5),
           {"lr": "pos", "batch_size": "int", "n_examples": "int", "n_steps": "size", "momentum": "nonneg"}),
         # -- theory
@@ -446,7 +446,8 @@ def entries() -> list[Entry]:
           lambda: _measure_base(direction=jnp.array([1.0, 0.0]), alphas=np.linspace(-1, 1, 3)),
           {**_MEASURE_ARGS, "direction": "vec", "alphas": "grid"}, cost=2),
         E("measure.filter_normalized_direction", measure.filter_normalized_direction,
-          lambda: dict(key=_key(), params={"w": jnp.ones((2, 2))}), {"key": "key", "params": "tree"}),
+          lambda: dict(key=_key(), params={"w": jnp.ones((2, 2))}), {"key": "key", "params": "tree"},
+          accept=frozenset({"ragged-list", "ragged"})),  # a list of lists of floats is a valid PyTree
         E("measure.distance_from_init", measure.distance_from_init, lambda: dict(params=jnp.ones(D), params0=jnp.zeros(D)),
           {"params": "vec", "params0": "vec"},
           # a diverged run has a NaN/inf distance (it is also traced inside sweeps): NaN propagates by design

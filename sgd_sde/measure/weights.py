@@ -56,6 +56,8 @@ def distance_from_init(params: Any, params0: Any):
     if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(params0) or len(a) != len(b):
         raise ValueError("params and params0 must have the same PyTree structure")
     for x, y in zip(a, b):
+        if jnp.iscomplexobj(x) or jnp.iscomplexobj(y):
+            raise TypeError("params and params0 must have real floating-point leaves, got a complex leaf")
         if x.shape != y.shape:
             raise ValueError(f"params and params0 must have leaves of the same shapes, got {x.shape} and {y.shape}")
     return _distance(a, b)
