@@ -69,7 +69,7 @@ def _tasks(only):
     return out
 
 
-def run(only=(), timeout: float = 120.0):
+def run(only=(), timeout: float = 45.0):
     """Try every task; return a list of result rows."""
     ctx = mp.get_context("spawn")
     todo = collections.deque(_tasks(only))
@@ -172,7 +172,7 @@ def write_from_data() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="entry points whose name contains this")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds one trial may take")
+    parser.add_argument("--timeout", type=float, default=45.0, help="seconds one trial may take")
     parser.add_argument("--from-data", action="store_true", help="only rewrite the doc from the saved data")
     args = parser.parse_args(argv)
     if args.from_data:
