@@ -46,9 +46,12 @@ __all__ = ["reproduce", "ReproduceResult", "figure_names", "run_figure", "write_
 
 # figure name -> (kind, target): kind "library" (sgd_sde.figures.<group>.<name>_figure), "claims"
 # (sgd_sde.claims._figures), "experiment" (sgd_sde.experiments.<name>.figure)
-_LIBRARY = {
-    "demo": "demo", "sinai": "diffusion", "fractional": "diffusion", "first_passage": "diffusion",
-    "hoffer": "diffusion", "escape": "stability", "radius": "stability", "wu_ma_e": "stability", "zhu": "stability",
+_LIBRARY = {  # figure name -> (module of sgd_sde.figures, recipe function)
+    "demo": ("demo", "demo_figure"), "sinai": ("diffusion", "sinai_figure"),
+    "fractional": ("diffusion", "fractional_figure"), "first_passage": ("diffusion", "first_passage_figure"),
+    "hoffer_diffusion": ("diffusion", "hoffer_figure"), "escape": ("stability", "escape_figure"),
+    "radius": ("stability", "radius_figure"), "wu_ma_e": ("stability", "wu_ma_e_figure"),
+    "zhu": ("stability", "zhu_figure"),
 }
 
 
@@ -79,7 +82,7 @@ def FIGURE_RECIPES() -> dict[str, tuple[str, str]]:  # noqa: N802 - a registry r
     """``{figure name: (kind, target)}`` of every figure ``reproduce`` draws (experiments that exist)."""
     from .claims._figures import FIGURES
 
-    recipes = {n: ("library", g) for n, g in _LIBRARY.items()}
+    recipes = {n: ("library", g) for n, (g, _) in _LIBRARY.items()}
     recipes.update({n: ("claims", n) for n in FIGURES})
     for e in _experiments():
         if _experiment_available(e):
@@ -113,7 +116,7 @@ def run_figure(name: str, out_dir, *, key: int = 0, quick: bool = False) -> Path
     if kind == "library":
         import importlib
 
-        fn = getattr(importlib.import_module(f"sgd_sde.figures.{target}"), f"{name}_figure")
+        fn = getattr(importlib.import_module(f"sgd_sde.figures.{target}"), _LIBRARY[name][1])
         return Path(fn(out, quick=bool(quick), key=int(key)))
     if kind == "claims":
         from .claims._figures import FIGURES

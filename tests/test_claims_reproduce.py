@@ -59,6 +59,6 @@ def test_unknown_selection_exits_2(tmp_path, capsys):
 
 def test_figure_registry_lists_at_least_16_figures():
     names = figure_names()
-    assert {"gibbs", "gibbs_anisotropic", "robbins_monro", "mccandlish_eps_opt", "temperature", "escape",
+    assert {"gibbs", "gibbs_anisotropic", "robbins_monro", "mccandlish_eps_opt", "temperature_quadratic", "escape",
             "radius", "wu_ma_e", "zhu", "hoffer", "first_passage", "sinai"} <= set(names)
     assert len(names) >= 14

@@ -22,7 +22,7 @@ from ..verdicts import ExperimentResult, Verdict
 __all__ = [
     "decide", "symbolic_check", "network_check", "experiment_result", "set_experiment_store",
     "set_experiment_size", "prng", "np_rng", "lrbench_result", "set_figure_dir", "figure_dir", "figure_data",
-    "set_figure_source", "saved_figure_stem",
+    "set_figure_source", "saved_figure_stem", "set_experiment_source",
 ]
 
 
@@ -101,7 +101,14 @@ def symbolic_check(claim: str, names: Iterable[str], numeric: Callable[[], tuple
 
 _LOCK = threading.Lock()
 _RESULTS: dict[tuple, ExperimentResult] = {}
-_STORE: dict[str, Any] = {"dir": None, "size": None}
+_STORE: dict[str, Any] = {"dir": None, "size": None, "source": None}
+
+
+def set_experiment_source(directory: str | os.PathLike | None) -> None:
+    """Read experiment results already saved as ``<directory>/<name>.npz`` (e.g. the repository's
+    ``figures/experiments/``) instead of running them, where present — to re-judge the network
+    claims on saved runs without retraining."""
+    _STORE["source"] = None if directory is None else Path(directory)
 
 
 def set_experiment_store(directory: str | os.PathLike | None) -> None:
@@ -129,6 +136,12 @@ def experiment_result(name: str, key: int, quick: bool) -> ExperimentResult:
     with _LOCK:
         if k in _RESULTS:
             return _RESULTS[k]
+    src = _STORE["source"]
+    if src is not None and (src / f"{name}.npz").exists():
+        result = ExperimentResult.load(src / name)
+        with _LOCK:
+            _RESULTS[k] = result
+        return result
     from ..experiments import get
 
     module = get(name)

@@ -10,7 +10,7 @@ metadata with provenance, :func:`sgd_sde.io.save_bundle`), then plots from the s
   ellipse ``T·H⁻¹`` and the Lyapunov ellipse (Chaudhari & Soatto 2018; Mandt et al. 2017).
 * ``robbins_monro`` — ``E x_t²`` under ``η_t = 1/(t+1)`` and a constant rate, simulated and exact.
 * ``mccandlish_eps_opt`` — the loss after one step vs ε/ε_opt and ε_opt(B) vs B (McCandlish 2018).
-* ``temperature`` — the stationary spread against η/B for the plain, heavy-ball and EMA-momentum
+* ``temperature_quadratic`` — the stationary spread against η/B for the plain, heavy-ball and EMA-momentum
   runs the temperature claims use (Smith & Le 2018; McAllester).
 """
 
@@ -216,7 +216,7 @@ def temperature_figure(out_dir, *, key: int = 0, quick: bool = False) -> Path:
     H = np.diag(QUAD_H)
     theory = np.array([stationary_covariance(H, np.eye(2), v, 1, discrete=False)[0, 0] for v in x])
     arrays = {"points": rows, "x": x, "theory": theory}
-    arrays, meta = _save(out_dir, "temperature", arrays, {"h": QUAD_H, "noise_var": 1.0, "quick": quick}, key)
+    arrays, meta = _save(out_dir, "temperature_quadratic", arrays, {"h": QUAD_H, "noise_var": 1.0, "quick": quick}, key)
     with paper_style():
         fig, ax = plt.subplots(figsize=(4.6, 3.3))
         ax.loglog(arrays["x"], arrays["theory"], color=COLORS["theory"], lw=1.0, label="T/h = η/(2Bh) (SDE)")
@@ -228,7 +228,7 @@ def temperature_figure(out_dir, *, key: int = 0, quick: bool = False) -> Path:
         ax.set_title("Temperature ∝ η/B (Smith & Le; McAllester)")
         ax.legend(frameon=False, fontsize=7, loc="upper left")
         fig.tight_layout()
-        out = Path(out_dir) / "temperature.png"
+        out = Path(out_dir) / "temperature_quadratic.png"
         save_figure(fig, out)
     return out
 
@@ -238,5 +238,5 @@ FIGURES = {
     "gibbs_anisotropic": gibbs_anisotropic_figure,
     "robbins_monro": robbins_monro_figure,
     "mccandlish_eps_opt": mccandlish_eps_opt_figure,
-    "temperature": temperature_figure,
+    "temperature_quadratic": temperature_figure,
 }

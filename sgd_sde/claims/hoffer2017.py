@@ -69,7 +69,7 @@ def _sim_equalises(key, quick):
     return decide(f"{S}.sqrt_rule_equalises_diffusion", "simulation", est, 0.0, kind="greater",
                   ci=(float(lo), float(hi)), key=key, config=dict(res.config),
                   note=f"max/min slope of E‖w_t − w_0‖ vs log t across B: fixed lr {spread['fixed']:.2f}, "
-                       f"√B rule {spread['sqrt']:.2f}", figure="hoffer")
+                       f"√B rule {spread['sqrt']:.2f}", figure="hoffer_diffusion")
 
 
 def _sim_log_t(key, quick):
@@ -78,7 +78,7 @@ def _sim_log_t(key, quick):
     return decide(f"{S}.ultra_slow_diffusion", "simulation", float(r2.min()), 0.95, kind="greater", key=key,
                   config=dict(res.config),
                   note=f"E‖w_t − w_0‖ against log t on t ∈ {tuple(res.window)}: worst R² over (rule, B) "
-                       f"{r2.min():.4f}", figure="hoffer")
+                       f"{r2.min():.4f}", figure="hoffer_diffusion")
 
 
 def _sim_regime(key, quick):
@@ -90,7 +90,7 @@ def _sim_regime(key, quick):
     return decide(f"{S}.regime_adaptation_closes_gap", "simulation", fixed - matched, 0.0, kind="greater", key=key,
                   config=dict(res.config),
                   note=f"log(max/min) of the final distance across B (√B rule): same epochs {fixed:.3f}, same number "
-                       f"of updates {matched:.3f}", figure="hoffer")
+                       f"of updates {matched:.3f}", figure="hoffer_diffusion")
 
 
 CLAIMS = [
@@ -104,11 +104,11 @@ CLAIMS = [
           "In the initial high-lr phase the distance from the initialisation grows logarithmically, "
           "‖w_t − w_0‖ ~ log t (linear in log t with R² > 0.95).", CITATION,
           {"simulation": _sim_log_t, "network": network_check(f"{S}.ultra_slow_diffusion", "hoffer",
-                                                                f"{S}.log_t_diffusion")}, figure="hoffer"),
+                                                                f"{S}.log_t_diffusion")}, figure="hoffer_diffusion"),
     Claim(f"{S}.sqrt_rule_equalises_diffusion",
           "Scaling the learning rate by √B makes the diffusion rates of different batch sizes match (the spread of "
           "log-t slopes across B is smaller than at a fixed lr).", CITATION,
-          {"simulation": _sim_equalises}, figure="hoffer"),
+          {"simulation": _sim_equalises}, figure="hoffer_diffusion"),
     Claim(f"{S}.large_batch_gap_exists",
           "With the small-batch regime unchanged, large-batch training generalises worse (a test-accuracy gap > 0).",
           CITATION, {"network": network_check(f"{S}.large_batch_gap_exists", "hoffer", f"{S}.plain_gap")},
@@ -120,7 +120,7 @@ CLAIMS = [
           "The gap comes from the number of updates: matching the number of updates (not epochs) equalises the "
           "distance travelled and the test accuracy across batch sizes.", CITATION,
           {"simulation": _sim_regime, "network": network_check(f"{S}.regime_adaptation_closes_gap", "hoffer")},
-          figure="hoffer"),
+          figure="hoffer_diffusion"),
     Claim(f"{S}.ghost_batch_norm_helps",
           "Ghost batch normalisation (statistics over small virtual batches) improves large-batch test accuracy.",
           CITATION, {"network": network_check(f"{S}.ghost_batch_norm_helps", "hoffer", f"{S}.ghost_bn_narrows_gap")}, figure="hoffer"),

@@ -157,13 +157,13 @@ def _sim_independent_of_n(key, quick):
     ratios = []
     for r in range(reps):
         small = regression_problem(1024, seed=1000 * key + r)
-        big = regression_problem(16384, seed=1000 * key + r + 500)
+        big = regression_problem(8192, seed=1000 * key + r + 500)
         theta = jnp.full((1, small.dim), 1.5, jnp.float32)
         ratios.append(np.log(_b_simple_many(big, theta)[0] / _b_simple_many(small, theta)[0]))
     m, se = mean_se(ratios)
     return decide(f"{S}.noise_scale_independent_of_n", "simulation", m, 0.0, tolerance=0.1,
-                  ci=(m - 1.96 * se, m + 1.96 * se), key=key, config={"N": [1024, 16384], "reps": reps},
-                  note=f"mean log(B_simple(N=16384)/B_simple(N=1024)) = {m:.3f} over {reps} pairs of data sets")
+                  ci=(m - 1.96 * se, m + 1.96 * se), key=key, config={"N": [1024, 8192], "reps": reps},
+                  note=f"mean log(B_simple(N=8192)/B_simple(N=1024)) = {m:.3f} over {reps} pairs of data sets")
 
 
 def _sim_b_over_eps(key, quick):
@@ -219,7 +219,7 @@ CLAIMS = [
           CITATION, {"simulation": _sim_grows,
                      "network": network_check(f"{S}.noise_scale_grows_in_training", "mccandlish", f"{S}.b_noise_grows")}),
     Claim(f"{S}.noise_scale_independent_of_n",
-          "The noise scale does not depend on the data-set size N (|log ratio| ≤ 0.1 between N = 1024 and 16384).",
+          "The noise scale does not depend on the data-set size N (|log ratio| ≤ 0.1 between N = 1024 and 8192).",
           CITATION, {"simulation": _sim_independent_of_n}),
     Claim(f"{S}.noise_scale_proportional_b_over_eps",
           "At equilibrium the noise scale is ∝ B/ε (Appendix C; log-log slope 1 ± 0.1).", CITATION,
