@@ -12,8 +12,8 @@ port joins them into one runtime of 4 global devices, and both call :func:`sgd_s
 * a single-process run on **4** forced devices, bit for bit. This comparison is legitimate where the
   one above is not: the global mesh has the same 4 shards of the same shape ``(d, P/4)``, the SPMD
   partitioner emits the same per-device program for them, the step needs no collective (particles
-  are independent; the only cross-device operations are the gathers at the end, which move bits
-  and do no arithmetic), and both runs execute on this same CPU with the same compiler — the
+  are independent; the only cross-device operations are the boolean ``any`` that decides whether a
+  block of steps is re-run after a divergence, and the gathers at the end: no float arithmetic), and both runs execute on this same CPU with the same compiler — the
   reduction order cannot differ. What the 2-process runtime could change (device ids, process
   boundaries, gloo transport) touches no float.
 
@@ -32,10 +32,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 150  # per process; the whole test takes ~15-30 s on a loaded 2-core machine
+TIMEOUT_S = 150  # per process; the test uses ~25 s of CPU in all (70 s wall at load average 16 on 2 cores)
 
 # The run every process does, written so the same code serves the 2-process workers and the
-# single-process references: MODE is "dist" (after jax.distributed.initialize), "one" or "four".
+# single-process references: MODE is "dist" (after jax.distributed.initialize) or "ref" (one process
+# with 4 forced devices, which writes the 1-device run and the 4-device run).
 _RUN = textwrap.dedent(
     """
     import os, sys
