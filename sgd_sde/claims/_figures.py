@@ -162,7 +162,7 @@ def mccandlish_eps_opt_figure(out_dir, *, key: int = 0, quick: bool = False) -> 
     """(a) Mean loss after one step vs ε/ε_opt: simulation vs the quadratic model; (b) ε_opt(B)/ε_max."""
     from ..theory import eps_opt, expected_loss_after_step
     from ._sim import mccandlish_setup, one_step_losses
-    from .mccandlish2018 import B_STEP, FACTORS
+    from .mccandlish2018 import B_STEP, FACTORS, _fit
 
     H, Sigma, theta0, G = mccandlish_setup()
     d = one_step_losses(key, quick, B_STEP, FACTORS)
@@ -172,7 +172,8 @@ def mccandlish_eps_opt_figure(out_dir, *, key: int = 0, quick: bool = False) -> 
     arrays = {"lrs": d["lrs"], "sim_mean": d["losses"].mean(0),
               "sim_se": d["losses"].std(0) / np.sqrt(d["losses"].shape[0]), "fine_lrs": fine, "theory": theory,
               "batch": bs, "eps_opt_curve": np.asarray(eps_opt(bs, d["eps_max"], d["b_noise"]), dtype=float),
-              "scalars": np.array([d["eps_opt"], d["eps_max"], d["b_noise"], d["loss0"]])}
+              "scalars": np.array([d["eps_opt"], d["eps_max"], d["b_noise"], d["loss0"]]),
+              "sim_argmin": np.array(_fit(d["lrs"], d["losses"], d["loss0"], np.arange(d["losses"].shape[0]))[0])}
     arrays, meta = _save(out_dir, "mccandlish_eps_opt", arrays, {"batch_size": B_STEP, "quick": quick}, key)
     eo, em, bn, l0 = arrays["scalars"]
     with paper_style():
@@ -189,7 +190,8 @@ def mccandlish_eps_opt_figure(out_dir, *, key: int = 0, quick: bool = False) -> 
         a.legend(frameon=False, loc="upper left")
         b.loglog(arrays["batch"] / bn, arrays["eps_opt_curve"] / em, color=COLORS["theory"],
                  label="ε_opt/ε_max = 1/(1 + B_noise/B)")
-        b.loglog([B_STEP / bn], [eo / em], "o", color=COLORS["simulation"], label="simulated argmin (panel a)")
+        b.loglog([B_STEP / bn], [float(arrays["sim_argmin"]) / em], "o", mfc="none", ms=8, color=COLORS["simulation"],
+                 label="simulated argmin (panel a)")
         b.set_xlabel("B / B_noise")
         b.set_ylabel("ε_opt(B) / ε_max")
         b.legend(frameon=False, loc="lower right")
