@@ -13,6 +13,7 @@ Sub-commands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["main"]
@@ -46,7 +47,9 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
     try:
-        res = reproduce(args.out, quick=args.quick, only=args.only, papers=args.paper, jobs=args.jobs, key=args.key,
+        jobs = args.jobs if args.jobs is not None else max(1, min(4, len(os.sched_getaffinity(0))
+                                                                   if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+        res = reproduce(args.out, quick=args.quick, only=args.only, papers=args.paper, jobs=jobs, key=args.key,
                         figures=not args.no_figures, write_papers=False if args.no_papers else None)
     except (ValueError, KeyError) as err:
         print(f"sgd-sde reproduce: error: {err}", file=sys.stderr)
@@ -104,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", metavar="ID", help="claim ids or sources to run (default: all)")
     rep.add_argument("--paper", nargs="+", metavar="NAME", help="sources to run, e.g. mccandlish2018")
     rep.add_argument("--out", default="results", help="output folder (default: results)")
-    rep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    rep.add_argument("--jobs", type=int, default=None,
+                     help="worker processes (default: the number of CPU cores, at most 4)")
     rep.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
     rep.add_argument("--no-figures", action="store_true", help="skip the figure recipes")
     rep.add_argument("--no-papers", action="store_true", help="do not write the tables into papers/*.md")

@@ -256,7 +256,8 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         quick: the quick versions (smaller, same code paths).
         only: claim ids or ``<source>`` names to run (default: all).
         papers: sources to run (e.g. ``["mccandlish2018"]``).
-        jobs: worker processes (1: in this process).
+        jobs: worker processes (1: in this process). Claims registered at run time (not in a
+            module of :data:`sgd_sde.claims.SOURCES`) always run in this process.
         key: the integer seed every check derives its keys from.
         figures: draw the figures (all of them without a selection; with ``only``/``papers``,
             those the selected claims feed).
@@ -300,10 +301,21 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
             show(res)
             results.append(res)
     else:
+        from .claims import SOURCES
+
+        # claims registered at run time (users' own) exist only in this process: run their units here
+        local = [u for u in units if any(cid.split(".", 1)[0] not in SOURCES for cid, _ in u.checks)]
+        remote = [u for u in units if u not in local]
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                     initargs=(str(out),)) as pool:
-            futures = {pool.submit(_run_unit, u, str(out), key, quick): u for u in units}
+            futures = {pool.submit(_run_unit, u, str(out), key, quick): u for u in remote}
+            if local:
+                _init_worker(str(out))
+            for u in local:
+                res = _run_unit(u, str(out), key, quick)
+                show(res)
+                results.append(res)
             for fut in cf.as_completed(futures):
                 u = futures[fut]
                 try:

@@ -160,7 +160,7 @@ def one_step_covariance(key: int, quick: bool, n_examples: int, batch_size: int,
 
     land = regression_problem(n_examples)
     theta0 = jnp.zeros(land.dim, jnp.float32)
-    P = 5_000 if quick else 100_000
+    P = 10_000 if quick else 100_000
     traj = simulate(prng(key, 303, n_examples, batch_size, int(replace)), land, SGD(lr=lr, batch_size=batch_size),
                     theta0, noise=ExactMinibatch(replace=replace), n_steps=1, n_particles=P, save_every=1,
                     observables=("theta",), progress=False)
