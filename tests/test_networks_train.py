@@ -109,6 +109,12 @@ def test_torn_or_mismatched_checkpoint_is_refused_never_resumed(small, tmp_path)
     _swap_member(tmp_path / "bad.npz", "carry__00000.npy", a20["carry__00000"])  # step-20 weights
     with pytest.raises(ValueError, match="digest"):
         train(jax.random.key(1), model, small, checkpoint=tmp_path / "bad", **kw)
+    # a checkpoint written by other code resumes, but says so (bit-identity is then not promised)
+    m_old = {**m10, "provenance": {**m10["provenance"], "code": "sha256:0000000000000000"}}
+    save_bundle(tmp_path / "old_code", a10, m_old)
+    with pytest.warns(UserWarning, match="made by other code"):
+        out = train(jax.random.key(1), model, small, checkpoint=tmp_path / "old_code", **kw)
+    assert out.metadata["resumed_from"] == 10
 
 
 def _killed_at(model, data, ck, step, kw):

@@ -154,3 +154,13 @@ def test_diverged_particles_are_counted_and_either_included_or_excluded():
     grid = stability_map(jax.random.key(3), WME, SGD(lr=0.1, batch_size=2), np.zeros(1), lrs=[0.3, 1.5],
                          batch_sizes=[2], **kw)
     assert grid["diverged"] == "included" and grid["n_diverged"][0, 0] == 0 and grid["n_diverged"][0, 1] > 0
+
+
+def test_map_agreement_is_two_sided():
+    """The figure's map check: the exact factor must lie inside [lo, hi] (or within 2%). The old
+    check, exact >= lo, passed an exact factor far above the simulated interval."""
+    from sgd_sde.figures.stability import map_agreement
+
+    inside, near = map_agreement([1.0, 2.0, 0.5, 1.015], [0.9, 0.9, 0.9, 0.9], [1.1, 1.1, 1.1, 1.0], [1.0, 1.0, 1.0, 1.0])
+    assert inside.tolist() == [True, False, False, False]
+    assert near.tolist() == [True, False, False, True]

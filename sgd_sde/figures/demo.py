@@ -32,7 +32,7 @@ def demo_data(key: int = 0, quick: bool = False, lr: float = 0.05, batch_size: i
     """Simulate SGD and its SDE (EM, 8 substeps) from ``θ0 = (2, 1)``; return arrays for the figure."""
     n_particles = 2_000 if quick else 20_000
     n_steps = 400 if quick else 1_000
-    q, noise = Quadratic(HESSIAN), Dense(COV)
+    q, noise = Quadratic(HESSIAN.astype(np.float32)), Dense(COV.astype(np.float32))  # float32 runs; exact forms in float64
     theta0 = jnp.array([2.0, 1.0])
     k = jax.random.key(key)
     common = dict(noise=noise, n_steps=n_steps, n_particles=n_particles, save_every=max(1, n_steps // 100),

@@ -233,7 +233,8 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0, force: bool
     Left: the typical log exit time ``E_env log τ(L)`` against ``L^{α/2}`` — a straight line is
     Bouchaud & Georges' law. Right: the fitted ``β`` (95% CI over environments) against ``2/α``,
     next to the exponents fitted to simulated walks at ``t ≤ 1.3·10⁴`` when
-    ``out_dir/fractional.json`` exists (:func:`fractional_figure`).
+    ``out_dir/fractional.npz`` holds data of the same size (:func:`fractional_figure`); their
+    legend says so when the two files were made by different code.
 
     References:
         Bouchaud & Georges 1990, "Anomalous diffusion in disordered media".
@@ -241,13 +242,21 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0, force: bool
     out_dir = Path(out_dir)
     arrays, meta = _cached(out_dir / "first_passage", key, quick, FIRST_PASSAGE_QUICK if quick else FIRST_PASSAGE,
                            lambda: first_passage_data(key, quick), force)
+    return draw_first_passage(out_dir, arrays, meta)
+
+
+def draw_first_passage(out_dir, arrays, meta) -> Path:
+    """Draw ``out_dir/first_passage.png`` from saved first-passage data (and ``out_dir/fractional.npz``
+    when it holds a run of the same size); no computation."""
+    out_dir = Path(out_dir)
     L = arrays["distances"]
     try:
         _, sim = load_arrays(out_dir / "fractional")
     except (FileNotFoundError, ValueError):
         sim = {}
-    if stale_reason(sim.get("provenance")) is not None or sim.get("quick") != quick:
-        sim = {}  # made by other code or settings: not drawn next to this data
+    if sim.get("quick") != meta.get("quick"):
+        sim = {}  # another size: not drawn next to this data
+    other_code = (sim.get("provenance") or {}).get("code") != (meta.get("provenance") or {}).get("code")
     with paper_style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(7.0, 2.8))
         for i, al in enumerate(ALPHAS):
@@ -265,7 +274,8 @@ def first_passage_figure(out_dir, quick: bool = False, key: int = 0, force: bool
             if f"profile_{al}" in sim:
                 g = sim[f"profile_{al}"]
                 _ci_bar(b, 2 / al + 0.06, g["estimate"], g["ci"], g.get("at_bound", False), fmt="s", mfc="none",
-                        color=f"C{i}", label="simulated walk, same fit, t ≤ 1.3e4" if i == 0 else None)
+                        color=f"C{i}", label=("simulated walk, t ≤ 1.3e4"
+                                              + ("\n(its data: other code)" if other_code else "")) if i == 0 else None)
         _beta_frame(b, "distance ~ (log t − c)^β (off-scale: clipped)")
         fig.tight_layout()
         out = out_dir / "first_passage.png"
