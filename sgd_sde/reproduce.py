@@ -126,11 +126,15 @@ def run_figure(name: str, out_dir, *, key: int = 0, quick: bool = False) -> Path
         from .claims._common import lrbench_result
         from .lrbench.plots import plot_accuracy
 
-        return Path(plot_accuracy(lrbench_result(key, quick), out / "lrbench.png"))
+        res = lrbench_result(key, quick)
+        res.save(out / "lrbench")  # the data behind the figure, with provenance
+        return Path(plot_accuracy(res, out / "lrbench.png"))
     from .claims._common import experiment_result
     from .experiments import get
 
-    return Path(get(target).figure(experiment_result(target, key, quick), out))
+    res = experiment_result(target, key, quick)
+    res.save(out / target)  # the data behind the figure, with provenance
+    return Path(get(target).figure(res, out))
 
 
 # ------------------------------------------------------------------------------------------ units of work
