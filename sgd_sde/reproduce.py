@@ -340,6 +340,7 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         write_papers = _in_repository()
     if write_papers:
         update_paper_tables(result, claims, Path.cwd() / "papers")
+        _library_paper_tables(stream if progress else None)
         if not (only or papers):
             if (Path.cwd() / "docs").is_dir():
                 write_docs_pages(result, Path.cwd() / "docs")
@@ -349,6 +350,23 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         print(f"done in {result.seconds:.0f} s: {len(verdicts)} checks — " + ", ".join(f"{c[o]} {o}" for o in OUTCOMES)
               + f"; {len(figs)} figures ({len(fig_err)} failed). Report: {out / 'report.md'}", file=stream, flush=True)
     return result
+
+
+def _library_paper_tables(stream) -> None:
+    """The figure recipes' own results tables in papers/*.md, from the repository's saved figure
+    data (:func:`sgd_sde.figures.write_paper_tables`, where that function exists)."""
+    try:
+        from .figures import write_paper_tables
+    except ImportError:
+        return
+    try:
+        written = write_paper_tables(Path.cwd() / "papers", Path.cwd() / "figures")
+    except (ValueError, OSError) as err:  # reported, never hides the verdicts
+        if stream is not None:
+            print(f"papers: the figure tables were not rewritten: {err}", file=stream, flush=True)
+        return
+    if stream is not None and written:
+        print(f"papers: figure tables rewritten in {len(written)} notes from figures/", file=stream, flush=True)
 
 
 def _in_repository() -> bool:
