@@ -8,6 +8,7 @@ plan depends only on ``(key, N, batch sizes)``, so a resumed run sees the same b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -85,20 +86,30 @@ class Plan:
             epoch[k], start[k] = e, pos
             pos += b
         self.epoch, self.start = epoch, start
-        self._perm: dict[int, np.ndarray] = {}
-
-    def perm(self, e: int) -> np.ndarray:
-        if e not in self._perm:
-            if len(self._perm) > 4:
-                self._perm.pop(min(self._perm))
-            self._perm[e] = np.asarray(jax.random.permutation(jax.random.fold_in(self.key, e), self.n))
-        return self._perm[e]
 
     def indices(self, a: int, b: int) -> np.ndarray:
-        """``(b − a, B)`` int32 indices for steps ``a … b−1`` (constant batch size required)."""
+        """``(b − a, B)`` int32 indices for steps ``a … b−1`` (constant batch size required).
+
+        Epoch ``e`` is the permutation drawn from ``fold_in(key, e)``; the permutations of every
+        epoch the steps touch are drawn in one compiled call (one call per epoch cost ~1.7 ms of
+        host dispatch each, the largest per-step cost of ``train`` against a hand-written loop).
+        """
         B = int(self.sizes[a])
-        out = np.empty((b - a, B), np.int32)
-        for i, k in enumerate(range(a, b)):
-            s = int(self.start[k])
-            out[i] = self.perm(int(self.epoch[k]))[s : s + B]
-        return out
+        if b <= a:
+            return np.empty((0, B), np.int32)
+        epochs = self.epoch[a:b]
+        first = int(epochs[0])
+        perms = _permutations(self.key, np.arange(first, int(epochs[-1]) + 1, dtype=np.int32), self.n)
+        cols = self.start[a:b, None] + np.arange(B)
+        return perms[epochs[:, None] - first, cols].astype(np.int32)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _permutations_jit(key, epochs, n):
+    return jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), n))(epochs)
+
+
+def _permutations(key, epochs: np.ndarray, n: int) -> np.ndarray:
+    """``(len(epochs), n)``: the permutation of each epoch, equal to one
+    ``jax.random.permutation(fold_in(key, e), n)`` per epoch (threefry per key, an exact sort)."""
+    return np.asarray(_permutations_jit(key, epochs, n))
