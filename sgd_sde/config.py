@@ -49,10 +49,19 @@ Examples:
     ... ''')
     >>> cfg["landscape"]["kind"], cfg["run"]["n_steps"]
     ('DoubleWell', 10)
-    >>> parse_config('[run]\\nn_steps = -1')
+    >>> parse_config('''
+    ... [run]
+    ... n_steps = -1
+    ... theta0 = [1.0]
+    ... [landscape]
+    ... kind = "DoubleWell"
+    ... [dynamics]
+    ... kind = "SGD"
+    ... lr = 0.1
+    ... ''')
     Traceback (most recent call last):
     ...
-    sgd_sde.config.ConfigError: line 2: run.n_steps must be an integer >= 1, got -1
+    sgd_sde.config.ConfigError: line 3: run.n_steps must be an integer >= 1, got -1
 """
 
 from __future__ import annotations
