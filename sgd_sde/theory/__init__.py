@@ -18,7 +18,7 @@ covariance, Mandt et al.), :mod:`.robbins_monro`, :mod:`.minibatch` (Chaudhari &
 """
 
 from .escape import hessian_shaped_diffusion, kramers_time, mean_first_passage_time_1d, xie_log_tau_slope
-from .lyapunov import discrete_lyapunov, mandt_optimal_lr, stationary_covariance
+from .lyapunov import discrete_lyapunov, least_squares_noise_covariance, mandt_optimal_lr, stationary_covariance
 from .mccandlish import (
     b_noise,
     b_simple,
@@ -61,6 +61,7 @@ __all__ = [
     "scaled_lr",
     # Lyapunov / Mandt et al. 2017
     "stationary_covariance",
+    "least_squares_noise_covariance",
     "discrete_lyapunov",
     "mandt_optimal_lr",
     # Robbins–Monro
