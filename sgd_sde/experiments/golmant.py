@@ -17,6 +17,8 @@ Hessian ``H``. Claims, one sentence each (over seeds: bootstrap CI):
 
 * ``golmant.cov_matches_fisher`` — near a minimum the noise covariance equals the (empirical)
   Fisher: the Frobenius cosine ``cos(Σ, F)`` is 1 within 0.05.
+* ``golmant.cov_matches_hessian`` — the seed's second link: the noise covariance approaches the
+  Hessian (Fisher = H at a well-specified minimum): ``cos(Σ, H)`` is 1 within 0.1.
 * ``chaudhari2018.noise_aligned_with_hessian`` — the noise covariance is aligned with the Hessian
   better than isotropic noise is: ``cos(Σ, H) − cos(I, H) > 0``.
 * ``golmant.hessian_degenerate`` — most Hessian eigenvalues are (near) zero: the fraction with
@@ -275,8 +277,15 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
         verdicts.append(Verdict.decide(claim, "network", m, expected, ci=ci, kind=kind, tolerance=tolerance,
                                        seconds=seconds, figure="golmant", statement=statement, note=f"{note} {common}"))
 
-    add("golmant.cov_matches_fisher", cos[:, 0], 1.0, "Near a minimum the minibatch noise covariance equals the Fisher.",
-        f"cos(Σ, F) = {cos[:, 0].mean():.4f}.", kind="equal", tolerance=0.05)
+    add("golmant.cov_matches_fisher", cos[:, 0], 1.0,
+        "Near a minimum the minibatch noise covariance equals the (empirical) Fisher.",
+        f"cos(Σ, F) = {cos[:, 0].mean():.4f}. The empirical Fisher is Σ + ḡḡᵀ, so this measures how small the mean "
+        "gradient is against the per-example spread; it is the first link of the seed's chain, not evidence that "
+        "the noise is Hessian-shaped (see golmant.cov_matches_hessian).", kind="equal", tolerance=0.05)
+    add("golmant.cov_matches_hessian", cos[:, 1], 1.0,
+        "Near a minimum of a negative log-likelihood the noise covariance approaches the Hessian (Fisher = H).",
+        f"cos(Σ, H) = {cos[:, 1].mean():.4f} (cos(F, H) = {cos[:, 2].mean():.4f}); the Fisher equals the Hessian only "
+        "where the model's predictive distribution matches the labels'.", kind="equal", tolerance=0.1)
     add("chaudhari2018.noise_aligned_with_hessian", cos[:, 1] - cos[:, 3], 0.0,
         "The minibatch noise covariance is aligned with the Hessian, better than isotropic noise.",
         f"cos(Σ, H) = {cos[:, 1].mean():.4f} vs isotropic cos(I, H) = {cos[:, 3].mean():.4f} (cos(F, H) = {cos[:, 2].mean():.4f}).")
