@@ -146,7 +146,10 @@ def _escape(a, m) -> str:
          ", ".join(_f(x, 4) for x in sf["ratio_hessian_sim"])],
         ["τ_flat/τ_sharp, isotropic, exact", ", ".join(_f(x, 4) for x in sf["ratio_isotropic_exact"])],
         ["… simulated", ", ".join(_f(x, 4) for x in sf["ratio_isotropic_sim"])],
-    ])
+    ] + ([["numerical blow-ups (excluded from the means, not escapes)",
+           ", ".join(f"{k}: {v}" for k, v in r["blowups"].items())],
+          ["smallest fraction escaped within max_steps (< 1: censored)",
+           ", ".join(f"{k}: {_f(v, 4)}" for k, v in r["min_fraction_escaped"].items())]] if "blowups" in r else []))
     return t1 + "\n\n" + t_hess + "\n\n" + t2
 
 
