@@ -62,3 +62,30 @@ def test_figure_registry_lists_at_least_16_figures():
     assert {"gibbs", "gibbs_anisotropic", "robbins_monro", "mccandlish_eps_opt", "temperature_quadratic", "escape",
             "radius", "wu_ma_e", "zhu", "hoffer", "first_passage", "sinai"} <= set(names)
     assert len(names) >= 14
+
+
+def test_paper_notes_link_only_to_figures_inside_the_repository(tmp_path, monkeypatch):
+    """A reproduce run written to an outside folder (``--out /tmp/...``) must not leave links into
+    it in the committed notes; a figure inside the repository is linked relative to the note."""
+    from sgd_sde.claims import all_claims
+    from sgd_sde.reproduce import ReproduceResult, update_paper_tables
+    from sgd_sde.verdicts import Verdict
+
+    repo = tmp_path / "repo"
+    (repo / "papers").mkdir(parents=True)
+    (repo / "figures").mkdir()
+    (repo / "figures" / "inside.png").write_bytes(b"png")
+    outside = tmp_path / "elsewhere" / "outside.png"
+    outside.parent.mkdir()
+    outside.write_bytes(b"png")
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr("sgd_sde.reproduce._in_repository", lambda: True)
+    claim = all_claims()[0]
+    vs = [Verdict.decide(claim.id, "simulation", 1.0, 1.0, tolerance=0.1, figure="inside"),
+          Verdict.decide(claim.id, "symbolic", 1.0, 1.0, tolerance=0.1, figure="outside")]
+    result = ReproduceResult(vs, {"inside": str(repo / "figures" / "inside.png"), "outside": str(outside)}, {},
+                             tmp_path, 0.0)
+    (written,) = update_paper_tables(result, [claim], repo / "papers")
+    text = written.read_text()
+    assert "[inside](../figures/inside.png)" in text
+    assert "elsewhere" not in text and "| outside |" in text
