@@ -506,12 +506,18 @@ START, END = "<!-- sgd-sde reproduce: verdicts start -->", "<!-- sgd-sde reprodu
 
 
 def _links_inside(figures: dict, base) -> dict[str, str]:
-    """Relative links from ``base`` to the figures that lie inside the repository (a run written to
-    ``--out /tmp/...`` must not leave links into /tmp in the committed notes)."""
+    """Relative links from ``base`` to the figures inside the repository: the committed copy under
+    ``figures/`` where there is one, else the drawn file if it lies inside the repository (a run
+    written to ``--out /tmp/...`` must not leave links into /tmp in the committed notes)."""
     root = Path.cwd().resolve()
     out = {}
     for name, p in figures.items():
         target = Path(p).resolve()
+        parts = target.parts
+        if "figures" in parts:  # the committed copy of the same figure, figures/<kind>/<name>.png
+            committed = root.joinpath("figures", *parts[len(parts) - parts[::-1].index("figures"):])
+            if committed.exists():
+                target = committed
         if target.is_relative_to(root):
             out[name] = os.path.relpath(target, Path(base).resolve())
     return out

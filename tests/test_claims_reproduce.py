@@ -89,3 +89,13 @@ def test_paper_notes_link_only_to_figures_inside_the_repository(tmp_path, monkey
     text = written.read_text()
     assert "[inside](../figures/inside.png)" in text
     assert "elsewhere" not in text and "| outside |" in text
+    # a figure drawn outside whose committed copy exists under figures/ links to that copy
+    drawn = tmp_path / "run" / "figures" / "stability" / "radius.png"
+    drawn.parent.mkdir(parents=True)
+    drawn.write_bytes(b"png")
+    (repo / "figures" / "stability").mkdir()
+    (repo / "figures" / "stability" / "radius.png").write_bytes(b"png")
+    vs = [Verdict.decide(claim.id, "simulation", 1.0, 1.0, tolerance=0.1, figure="radius")]
+    (written,) = update_paper_tables(ReproduceResult(vs, {"radius": str(drawn)}, {}, tmp_path, 0.0), [claim],
+                                     repo / "papers")
+    assert "[radius](../figures/stability/radius.png)" in written.read_text()
