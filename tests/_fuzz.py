@@ -318,9 +318,10 @@ def entries() -> list[Entry]:
         # -- simulate
         E("simulate", simulate, lambda: dict(key=_key(), landscape=q(), dynamics=dynamics.SGD(0.1, 1), theta0=np.ones(D),
                                              noise=noise.Isotropic(1.0), n_steps=3, n_particles=2),
-          {"key": "key", "landscape": "object", "dynamics": "object", "theta0": "theta0", "noise": "object",
+          {"key": "key", "landscape": "object", "dynamics": "object", "theta0": "theta0", "noise": "object?",
            "n_steps": "size", "n_particles": "size", "save_every": "int?", "chunk_size": "int?",
-           "divergence_bound": "pos", "observables": "choice", "save_at": "grid?", "schedule": "callable?"}, cost=3),
+           "divergence_bound": "pos", "observables": "choice", "save_at": "grid?", "schedule": "callable?"}, cost=3,
+          accept=frozenset({"inf"})),  # divergence_bound=inf: only non-finite values diverge (documented)
         # -- landscapes
         E("landscapes.Quadratic", landscapes.Quadratic, lambda: dict(hessian=np.eye(D), minimum=np.zeros(D)),
           {"hessian": "sym", "minimum": "vec?"}),
@@ -340,16 +341,16 @@ def entries() -> list[Entry]:
           {"loss_fn": "callable", "inputs": "any-array", "targets": "vec", "dim": "int"}),
         # -- noise
         E("noise.Isotropic", noise.Isotropic, lambda: dict(variance=1.0), {"variance": "nonneg", "n_population": "int?"}),
-        E("noise.Diagonal", noise.Diagonal, lambda: dict(variances=np.ones(D)), {"variances": "vec", "n_population": "int?"}),
-        E("noise.Dense", noise.Dense, lambda: dict(cov=np.eye(D)), {"cov": "spd", "n_population": "int?"}),
-        E("noise.LowRank", noise.LowRank, lambda: dict(factor=np.ones((D, 1))), {"factor": "any-array", "n_population": "int?"}),
+        E("noise.Diagonal", noise.Diagonal, lambda: dict(variances=np.ones(D)), {"variances": "vec", "n_population": "int?"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
+        E("noise.Dense", noise.Dense, lambda: dict(cov=np.eye(D)), {"cov": "spd", "n_population": "int?"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
+        E("noise.LowRank", noise.LowRank, lambda: dict(factor=np.ones((D, 1))), {"factor": "any-array", "n_population": "int?"}, accept=frozenset(['1-d', '2-d', 'asymmetric', 'non-square', 'wrong-length', 'wrong-size'])),  # any (N, d) / (d, r) shape is valid
         E("noise.FisherShaped", noise.FisherShaped, lambda: dict(), {"scale": "nonneg", "replace": "bool"}),
         E("noise.HessianShaped", noise.HessianShaped, lambda: dict(), {"scale": "nonneg", "shift": "nonneg", "n_population": "int?"}),
         E("noise.HeavyTailed", noise.HeavyTailed, lambda: dict(alpha=1.5), {"alpha": "pos", "scale": "nonneg"}),
         E("noise.ExactMinibatch", noise.ExactMinibatch, lambda: dict(), {"replace": "bool"}),
-        E("noise.from_covariance", noise.from_covariance, lambda: dict(cov=np.eye(D)), {"cov": "spd", "n_population": "int?"}),
+        E("noise.from_covariance", noise.from_covariance, lambda: dict(cov=np.eye(D)), {"cov": "spd", "n_population": "int?"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
         E("noise.from_per_example_grads", noise.from_per_example_grads, lambda: dict(grads=np.ones((4, D))),
-          {"grads": "any-array", "replace": "bool"}),
+          {"grads": "any-array", "replace": "bool"}, accept=frozenset(['1-d', '2-d', 'asymmetric', 'non-square', 'wrong-length', 'wrong-size'])),  # any (N, d) / (d, r) shape is valid
         E("noise.symmetric_stable", noise.symmetric_stable, lambda: dict(key=_key(), alpha=1.5, shape=(3,)),
           {"key": "key", "alpha": "pos", "shape": "any-array"}),
         # -- dynamics
@@ -384,33 +385,33 @@ def entries() -> list[Entry]:
         E("theory.robbins_monro", theory.robbins_monro, lambda: dict(schedule="1/(t+1)"), {"schedule": "choice"},
           accept=frozenset({"int"})),  # a number is a constant schedule
         E("theory.temperature", theory.temperature, lambda: dict(lr=0.1, batch_size=2, n_examples=10),
-          {"lr": "pos", "batch_size": "int", "n_examples": "int", "momentum": "nonneg"}),
+          {"lr": "pos", "batch_size": "int", "n_examples": "int", "momentum": "nonneg"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.stationary_covariance", theory.stationary_covariance,
           lambda: dict(H=np.eye(D), C=np.eye(D), lr=0.1, batch_size=1),
-          {"H": "spd", "C": "spd", "lr": "pos", "batch_size": "int", "discrete": "bool"}),
+          {"H": "spd", "C": "spd", "lr": "pos", "batch_size": "int", "discrete": "bool"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.discrete_lyapunov", theory.discrete_lyapunov, lambda: dict(A=0.5 * np.eye(D), Q=np.eye(D)),
           {"A": "sym", "Q": "spd"}),
         E("theory.eps_opt", theory.eps_opt, lambda: dict(batch_size=4, eps_max=0.1, b_noise=10.0),
-          {"batch_size": "pos", "eps_max": "pos", "b_noise": "pos"}),
+          {"batch_size": "pos", "eps_max": "pos", "b_noise": "pos"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.b_noise", theory.b_noise, lambda: dict(H=np.eye(D), Sigma=np.eye(D), G=np.ones(D)),
           {"H": "spd", "Sigma": "spd", "G": "vec"}),
         E("theory.b_simple", theory.b_simple, lambda: dict(Sigma=np.eye(D), G=np.ones(D)), {"Sigma": "spd", "G": "vec"}),
         E("theory.two_batch_estimators", theory.two_batch_estimators,
           lambda: dict(sqnorm_small=2.0, sqnorm_big=1.5, b_small=2, b_big=8),
-          {"sqnorm_small": "nonneg", "sqnorm_big": "nonneg", "b_small": "pos", "b_big": "pos"}),
+          {"sqnorm_small": "nonneg", "sqnorm_big": "nonneg", "b_small": "pos", "b_big": "pos"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.minibatch_covariance", theory.minibatch_covariance,
           lambda: dict(per_example_grads=np.arange(8.0).reshape(4, D), batch_size=2, replace=False),
-          {"per_example_grads": "any-array", "batch_size": "int", "replace": "bool"}),
+          {"per_example_grads": "any-array", "batch_size": "int", "replace": "bool"}, accept=frozenset(['1-d', '2-d', 'asymmetric', 'non-square', 'wrong-length', 'wrong-size'])),  # any (N, d) / (d, r) shape is valid
         E("theory.mean_square_threshold", theory.mean_square_threshold,
           lambda: dict(per_example_hessians=np.array([1.0, 2.0, 3.0]), batch_size=2),
           {"per_example_hessians": "tree", "batch_size": "int", "replace": "bool"}),
         E("theory.zhu_escape_indicator", theory.zhu_escape_indicator, lambda: dict(H=np.eye(D), Sigma=np.eye(D)),
           {"H": "spd", "Sigma": "spd"}),
         E("theory.ou_expected_loss", theory.ou_expected_loss, lambda: dict(t=1.0, H=np.eye(D), Sigma=np.eye(D)),
-          {"t": "nonneg", "H": "spd", "Sigma": "spd", "theta0": "vec?"}),
+          {"t": "nonneg", "H": "spd", "Sigma": "spd", "theta0": "vec?"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.kramers_time", theory.kramers_time,
           lambda: dict(barrier=0.25, curvature_min=2.0, curvature_saddle=-1.0, temperature=0.1),
-          {"barrier": "pos", "curvature_min": "pos", "curvature_saddle": "real", "temperature": "pos"}),
+          {"barrier": "pos", "curvature_min": "pos", "curvature_saddle": "real", "temperature": "pos"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.mean_first_passage_time_1d", theory.mean_first_passage_time_1d,
           lambda: dict(potential_fn=_double_well_v, temperature=0.2, start=-1.0, end=1.0, n_grid=2001),
           {"potential_fn": "callable", "temperature": "pos", "start": "real", "end": "real", "n_grid": "size"}),
@@ -418,9 +419,9 @@ def entries() -> list[Entry]:
         E("theory.quadratic_second_moment", theory.quadratic_second_moment,
           lambda: dict(lrs=np.full(5, 0.1), noise_var=1.0, x0=1.0), {"lrs": "grid", "noise_var": "nonneg", "x0": "real"}),
         E("theory.mandt_optimal_lr", theory.mandt_optimal_lr, lambda: dict(n_examples=100, batch_size=10, noise_cov=np.eye(D)),
-          {"n_examples": "int", "batch_size": "int", "noise_cov": "spd"}),
+          {"n_examples": "int", "batch_size": "int", "noise_cov": "spd"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
         E("theory.scaled_lr", theory.scaled_lr, lambda: dict(lr0=0.1, batch0=32, batch=64),
-          {"lr0": "pos", "batch0": "int", "batch": "int", "rule": "choice"}),
+          {"lr0": "pos", "batch0": "int", "batch": "int", "rule": "choice"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         # -- measure
         E("measure.gradient_noise_stats", measure.gradient_noise_stats, _measure_base, dict(_MEASURE_ARGS), cost=2),
         E("measure.hessian_top_eigs", measure.hessian_top_eigs, lambda: _measure_base(k=1),
@@ -482,12 +483,12 @@ def entries() -> list[Entry]:
           lambda: dict(lr=0.1, curvatures=np.array([1.0, 2.0, 3.0]), batch_size=2),
           {"lr": "pos", "curvatures": "grid", "batch_size": "int", "replace": "bool"}),
         E("stability.matched_trace_covariances", stability.matched_trace_covariances, lambda: dict(hessian=np.diag([2.0, 1.0])),
-          {"hessian": "spd", "trace": "pos"}),
+          {"hessian": "spd", "trace": "pos"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
         E("stability.threshold_bracket", stability.threshold_bracket,
           lambda: dict(lrs=np.array([0.1, 0.2, 0.3]), lo=np.array([0.5, 0.9, 1.1]), hi=np.array([0.7, 1.05, 1.3])),
           {"lrs": "grid", "lo": "grid", "hi": "grid"}),
         E("stability.FiniteDepthWell", stability.FiniteDepthWell, lambda: dict(hessian=np.eye(D)),
-          {"hessian": "spd", "depth": "pos"}),
+          {"hessian": "spd", "depth": "pos"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
         # -- diffusion
         E("diffusion.sinai_walk", diffusion.sinai_walk, lambda: dict(key=_key(), n_walkers=4, n_steps=16),
           {"key": "key", "n_walkers": "size", "n_steps": "size", "sigma": "pos", "chunk_size": "int", "save_at": "grid?"}, cost=2),
@@ -510,7 +511,7 @@ def entries() -> list[Entry]:
         E("networks.load_dataset", networks.load_dataset, lambda: dict(name="teacher_student", n_train=8, n_test=4, d=3),
           {"name": "choice", "n_train": "size", "d": "int", "path": "choice?", "label_noise": "unit0", "seed": "int0"}),
         E("networks.MLP", networks.MLP, lambda: dict(in_shape=(4,), n_classes=2, widths=(8,), key=_key()),
-          {"in_shape": "any-array", "n_classes": "int", "widths": "any-array", "key": "key", "ghost_batch_size": "int?"}),
+          {"in_shape": "any-array", "n_classes": "int", "widths": "any-array", "key": "key", "ghost_batch_size": "int?"}, accept=frozenset(['1-d', 'empty', 'wrong-length'])),  # np.ones(k) is a valid shape / width list / grid
         E("networks.train", networks.train,
           lambda: dict(key=_key(), model=_mlp(), data=_ts_data(), lr_schedule=0.05, batch_schedule=8, n_steps=2, progress=False),
           {"key": "key", "model": "object", "data": "object", "optimizer": "choice", "momentum": "nonneg", "lr_schedule": "pos",
@@ -519,7 +520,7 @@ def entries() -> list[Entry]:
         E("networks.sweep", networks.sweep,
           lambda: dict(key=_key(), model_fn=_mlp, data=_ts_data(), lrs=[0.05], batch_sizes=[8], n_steps=2),
           {"key": "key", "model_fn": "callable", "data": "object", "lrs": "grid", "batch_sizes": "any-array", "n_steps": "size",
-           "seeds": "any-array", "momentum": "nonneg", "record_every": "int?"}, cost=4),
+           "seeds": "any-array", "momentum": "nonneg", "record_every": "int?"}, cost=4, accept=frozenset(['1-d', 'empty', 'wrong-length'])),  # np.ones(k) is a valid shape / width list / grid
         # -- the command line
         E("cli.main", lambda argv: cli_main(argv), lambda: dict(argv=["theory", "svag"]), {"argv": "argv"},
           aliases={"argv": ("usage", "argument", "invalid choice", "unrecognized", "topic", "required")}, cost=2),

@@ -190,7 +190,9 @@ def main(argv=None) -> int:
     from sgd_sde.provenance import provenance
 
     config = {"script": "tests/fuzz_report.py", "timeout": args.timeout}
-    meta = {"provenance": provenance(config), "rows": [list(r[:6]) for r in rows]}
+    # messages are kept for the problems only (the refusals' messages would make the file large)
+    meta = {"provenance": provenance(config),
+            "rows": [list(r[:5]) + [r[5] if r[4] in ("other", "unnamed", "silent") else ""] for r in rows]}
     arrays = {"seconds": np.asarray([r[6] for r in rows], np.float64)}
     DATA.parent.mkdir(parents=True, exist_ok=True)
     save_bundle(DATA, arrays, meta)
