@@ -162,7 +162,7 @@ def test_divergence_steps_are_exact_across_blocks():
 def test_infinite_bound_checks_per_block_with_the_same_result(dynamics):
     """``divergence_bound=inf`` (only non-finite values diverge) checks once per block of steps,
     not every step. Non-finite values are absorbing for an update θ + Δ, so it must flag the same
-    particles at the same steps, and leave the same bits, as the per-step check with the largest
+    particles at the same steps, and leave the same values, as the per-step check with the largest
     finite bound, finfo(float32).max (which flags exactly the non-finite values too).
 
     Growth factor |1 − lr λ| = 2 per step (about 2 with momentum 0.1) from starting points
@@ -184,9 +184,14 @@ def test_infinite_bound_checks_per_block_with_the_same_result(dynamics):
     assert np.any(exact.divergence_step % 100 >= 96)  # some in the exact tail of an interval
     np.testing.assert_array_equal(fast.divergence_step, exact.divergence_step)
     np.testing.assert_array_equal(fast.diverged, exact.diverged)
-    np.testing.assert_array_equal(fast.theta, exact.theta)
+    # The two are different compiled programs (bare block vs per-step freeze), so XLA may fuse the
+    # same update differently on another CPU (FMA or not): flags and steps exactly (a crossing
+    # decided by the last bit of a value within one ulp of finfo.max has probability ~1e-7), the
+    # floats to 4 ulp per step times the steps, relative (the maps grow errors as they grow values).
+    rtol = 4 * np.finfo(np.float32).eps * 300
+    np.testing.assert_allclose(fast.theta, exact.theta, rtol=rtol, atol=0)
     for name in ("theta", "loss"):
-        np.testing.assert_array_equal(fast.saved[name], exact.saved[name])
+        np.testing.assert_allclose(fast.saved[name], exact.saved[name], rtol=rtol, atol=0)
     assert np.all(np.isfinite(fast.theta)) and fast.metadata["divergence_bound"] == math.inf
 
 

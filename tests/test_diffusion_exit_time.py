@@ -165,8 +165,11 @@ def test_experiment_does_not_depend_on_batch():
     kw = dict(n_environments=5, half_width=32, n_distances=6)
     L1, a = first_passage_experiment(jax.random.key(2), 0.7, batch=2, **kw)
     L2, b = first_passage_experiment(jax.random.key(2), 0.7, batch=25, **kw)
-    np.testing.assert_array_equal(L1, L2)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(L1, L2)  # distances are integers times h: exact
+    # Each environment's potential comes from its own key, so the draws are the same; the float64
+    # profile is computed on batches of different shapes, whose reductions XLA may order differently
+    # on another CPU: a few ulp per term of sums over 2·32 + 1 sites, far below 1e-12 relative.
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize(
