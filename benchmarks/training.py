@@ -284,16 +284,11 @@ def to_markdown(res: dict, source: str) -> str:
 
 def write_results(json_path: Path, md_path: Path) -> None:
     """Put (or replace) the section between the markers in RESULTS.md, from the saved JSON."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._markdown import replace_section
+
     res = json.loads(json_path.read_text())
-    section = to_markdown(res, os.path.relpath(json_path, ROOT))
-    text = md_path.read_text()
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = md_path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, md_path)
+    replace_section(md_path, to_markdown(res, os.path.relpath(json_path, ROOT)), BEGIN, END)
 
 
 def main(argv=None) -> int:
