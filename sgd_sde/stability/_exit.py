@@ -77,6 +77,7 @@ def first_exit(key, landscape, dynamics, noise, theta0, outside: Callable, param
         particle blew up (``-1``: never). At most one of the two is ``≥ 0`` per particle.
     """
     max_steps = V.positive_int("max_steps", max_steps)
+    block = V.positive_int("block", block)  # block = 0 never advanced: the early-stopping loop hung
     if max_steps >= 2**31 - 2 * block:
         raise ValueError(f"max_steps must be < 2**31 - {2 * block}, got max_steps={max_steps}")
     theta0 = jnp.asarray(theta0)

@@ -177,7 +177,7 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
     Raises:
         ValueError: not exactly one of ``end``/``exited``/``radius``; ``end`` on a landscape with
             ``dim != 1``; ``start == end``; ``start`` of the wrong shape or non-finite;
-            ``radius ≤ 0``; ``n_particles``/``max_steps`` not positive integers; ``level``
+            ``radius ≤ 0``; ``n_particles``/``max_steps``/``block`` not positive integers; ``level``
             outside ``(0, 1)``.
         TypeError: wrong types of ``landscape``, ``dynamics``, ``noise``, ``key`` or ``exited``.
 

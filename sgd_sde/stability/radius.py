@@ -220,7 +220,7 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
         A :class:`RadiusResult`.
 
     Raises:
-        ValueError: ``delta`` not in ``(0, 1)``; ``n_steps``, ``n_particles``, ``n_bisect`` not
+        ValueError: ``delta`` not in ``(0, 1)``; ``n_bisect > 64``; ``n_steps``, ``n_particles``, ``n_bisect`` not
             positive integers; ``minimum`` not a minimum (gradient not ≈ 0 or Hessian not PSD);
             a bad ``basin``, ``direction``, ``r_max`` or ``level``.
         TypeError: wrong types of ``landscape``, ``dynamics``, ``noise``, ``key`` or ``basin``.
@@ -245,6 +245,8 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     delta = V.in_open_interval("delta", delta, 0.0, 1.0)
     p = V.positive_int("n_particles", n_particles)
     n_bisect = V.positive_int("n_bisect", n_bisect)
+    if n_bisect > 64:  # each step halves the bracket: 64 halvings exhaust float64; more only cost time
+        raise ValueError(f"n_bisect must be <= 64 (64 halvings exhaust float64 precision), got n_bisect={n_bisect}")
     level = V.in_open_interval("level", level, 0.0, 1.0)
     if ci_method not in ("wilson", "clopper-pearson"):
         raise ValueError(f"ci_method must be 'wilson' or 'clopper-pearson', got ci_method={ci_method!r}")
