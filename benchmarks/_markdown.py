@@ -17,3 +17,11 @@ def replace_section(md_path: Path, section: str, begin: str, end: str) -> None:
     tmp = md_path.with_suffix(".md.tmp")
     tmp.write_text(text)
     os.replace(tmp, md_path)
+
+
+def write_results(json_path: Path, md_path: Path, to_markdown, begin: str, end: str, root: Path) -> None:
+    """Regenerate a benchmark's RESULTS.md section from its saved JSON with ``to_markdown(res, rel_path)``."""
+    import json
+
+    res = json.loads(Path(json_path).read_text())
+    replace_section(Path(md_path), to_markdown(res, os.path.relpath(json_path, root)), begin, end)

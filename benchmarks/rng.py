@@ -266,10 +266,9 @@ def to_markdown(res: dict, source: str) -> str:
 def write_results(json_path: Path, md_path: Path) -> None:
     """Put (or replace) the section between the markers in RESULTS.md, from the saved JSON."""
     sys.path.insert(0, str(ROOT))
-    from benchmarks._markdown import replace_section
+    from benchmarks import _markdown
 
-    res = json.loads(json_path.read_text())
-    replace_section(md_path, to_markdown(res, os.path.relpath(json_path, ROOT)), BEGIN, END)
+    _markdown.write_results(json_path, md_path, to_markdown, BEGIN, END, ROOT)
 
 
 def main(argv=None) -> int:
