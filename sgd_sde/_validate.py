@@ -21,7 +21,14 @@ __all__ = [
     "finite_array",
     "symmetric_psd",
     "concrete",
+    "count",
+    "fits_in_memory",
+    "MAX_COUNT",
 ]
+
+#: Largest loop count or array length any entry point accepts: the engine's step counters, save
+#: indices and JAX shapes are int32.
+MAX_COUNT = 2**31 - 1
 
 
 def concrete(name: str, value: Any) -> np.ndarray:
@@ -73,6 +80,42 @@ def positive_int(name: str, value: Any) -> int:
     if out <= 0:
         raise ValueError(f"{name} must be a positive integer (>= 1), got {name}={out}")
     return out
+
+
+def count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """An integer count (steps, particles, grid points, replicates) in ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: not an integer (``bool`` is refused; an integral float is accepted).
+        ValueError: outside ``[minimum, maximum]`` — the message names ``name`` and the range.
+    """
+    out = as_int(name, value)
+    if not minimum <= out <= maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {name}={out}")
+    return out
+
+
+def _physical_memory() -> int:
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: no limit we can state
+        return 2**62
+
+
+def fits_in_memory(name: str, n_bytes: float, what: str = "the result") -> None:
+    """Refuse, before allocating, a request whose ``n_bytes`` exceed this machine's physical memory.
+
+    ``name`` is the argument (or arguments) that set the size; the message names them and the size.
+
+    Raises:
+        ValueError: ``n_bytes`` > physical memory.
+    """
+    limit = _physical_memory()
+    if n_bytes > limit:
+        raise ValueError(f"{name} asks for {what} of {n_bytes / 2**30:.3g} GiB, more than this machine's "
+                         f"{limit / 2**30:.3g} GiB of memory; reduce {name}")
 
 
 def in_open_interval(name: str, value: Any, lo: float, hi: float) -> float:
