@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sgd_sde.io import atomic_write_bytes, replace_between_markers
+
 
 def replace_section(md_path: Path, section: str, begin: str, end: str) -> None:
     """``section`` (which starts with ``begin`` and ends with ``end`` + newline) replaces the text
-    between the markers of ``md_path``, or is appended when the file has none."""
-    text = md_path.read_text()
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) + 1:]
+    between the markers of ``md_path`` (:func:`sgd_sde.io.replace_between_markers`), or is appended
+    when the file has neither marker."""
+    if not (section.startswith(begin) and section.endswith(end + "\n")):
+        raise ValueError(f"section must start with {begin!r} and end with {end!r} and a newline")
+    text = Path(md_path).read_text(encoding="utf-8")
+    if begin in text or end in text:  # a missing or duplicated marker is refused, naming the file
+        replace_between_markers(md_path, (begin, end), section[len(begin):-len(end) - 1])
     else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = md_path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, md_path)
+        atomic_write_bytes(md_path, (text.rstrip("\n") + "\n\n" + section).encode("utf-8"))
 
 
 def write_results(json_path: Path, md_path: Path, to_markdown, begin: str, end: str, root: Path) -> None:

@@ -4,10 +4,14 @@ Every result object in sgd_sde (``Trajectory``, training results and checkpoints
 figure data) is stored as **one** file ``<stem>.npz``: the named arrays, plus the metadata as JSON
 inside the same archive together with a SHA-256 digest of the arrays (:func:`save_bundle`). The file
 is written atomically (temporary file in the same folder, ``fsync``, then ``os.replace``), so a
-killed process leaves either the old file or the new one, never a mixture; on load the arrays are
+killed process leaves either the old file or the new one, never a mixture (plus, at worst, a hidden
+``.<name>.<pid>.<random>.tmp`` that the next successful save of the same file removes); on load the arrays are
 checked against the digest, so a tampered or mismatched archive is refused with a ``ValueError``
 that names the file and says what does not match. Nothing is ever pickled, and nothing on a load
 path unpickles.
+
+Generated blocks of text files (the results tables of ``papers/*.md``, the verdict tables, the
+fuzz report, benchmark sections) are rewritten by one helper, :func:`replace_between_markers`.
 
 Older versions wrote two files (``<stem>.npz`` with the arrays, ``<stem>.json`` with the metadata),
 each renamed on its own, so a crash between the two renames could leave a new ``.npz`` beside an old
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -40,7 +45,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["atomic_write_bytes", "save_arrays", "load_arrays", "paths_for", "jsonable", "save_bundle", "load_bundle",
-           "arrays_digest", "arrays_equal"]
+           "arrays_digest", "arrays_equal", "marker_pair", "split_at_markers", "replace_between_markers",
+           "stale_temporaries"]
 
 
 def paths_for(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -51,11 +57,33 @@ def paths_for(path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, ``fsync``, then
+    ``os.replace``, so a reader (or a process killed mid-write) sees the old file or the new one.
+
+    The temporary file is named ``.<name>.<pid>.<random>.tmp`` (hidden, next to ``path``). A process
+    killed while writing (SIGKILL, power loss) leaves its temporary behind; the next successful
+    write of the same ``path`` removes every such leftover of ``path`` that is older than the start
+    of this write *and* whose writer process no longer exists on this machine, so a concurrent
+    writer's file in progress is never touched.
+
+    Examples:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> atomic_write_bytes(os.path.join(d, "a.txt"), b"hi")
+        >>> sorted(os.listdir(d)), open(os.path.join(d, "a.txt"), "rb").read()
+        (['a.txt'], b'hi')
+    """
+    import time
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    started = time.time()
+    fd, tmp = tempfile.mkstemp(prefix=f"{_temporary_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -69,6 +97,144 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _remove_stale_temporaries(path, started)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_temporaries(path: str | os.PathLike, before: float | None = None) -> list[Path]:
+    """The temporaries of :func:`atomic_write_bytes` for ``path`` left by writers that no longer run
+    (and, with ``before``, last modified before that time)."""
+    path = Path(path)
+    pattern = re.compile(re.escape(_temporary_prefix(path)) + r"(\d+)\.[A-Za-z0-9_]+\.tmp")
+    out = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or _pid_alive(int(m[1])):
+            continue
+        try:
+            if before is not None and entry.stat(follow_symlinks=False).st_mtime >= before:
+                continue
+        except FileNotFoundError:
+            continue
+        out.append(Path(entry.path))
+    return sorted(out)
+
+
+def _remove_stale_temporaries(path: Path, before: float) -> None:
+    for tmp in stale_temporaries(path, before):
+        try:
+            tmp.unlink()
+        except FileNotFoundError:  # removed by another writer meanwhile
+            pass
+
+
+# ------------------------------------------------------------------------------ generated text blocks
+def marker_pair(name: str) -> tuple[str, str]:
+    """The markers of a generated results block ``name``: ``<!-- results:NAME:start -->`` and
+    ``<!-- results:NAME:end -->``.
+
+    Raises:
+        ValueError: ``name`` is not made of lowercase letters, digits and underscores.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError(f"marker name must match [a-z0-9_]+, got {name!r}")
+    return f"<!-- results:{name}:start -->", f"<!-- results:{name}:end -->"
+
+
+def _markers(markers) -> tuple[str, str]:
+    if isinstance(markers, str):
+        return marker_pair(markers)
+    if (isinstance(markers, tuple) and len(markers) == 2 and all(isinstance(m, str) and m for m in markers)
+            and markers[0] != markers[1]):
+        return markers
+    raise TypeError(f"markers must be a block name or a (start, end) pair of distinct non-empty strings, "
+                    f"got {markers!r}")
+
+
+def split_at_markers(text: str, markers, *, where: str = "text") -> tuple[str, str, str]:
+    """Split ``text`` at a pair of markers: ``(head, body, tail)`` with
+    ``text == head + start + body + end + tail``.
+
+    Args:
+        text: the document.
+        markers: a block name (see :func:`marker_pair`) or a ``(start, end)`` pair of strings.
+        where: what to call the document in an error (e.g. its path).
+
+    Raises:
+        ValueError: naming ``where`` and the marker, if a marker is missing or appears more than
+            once, or the end marker comes before the start marker.
+
+    Examples:
+        >>> split_at_markers("a<s>b<e>c", ("<s>", "<e>"))
+        ('a', 'b', 'c')
+    """
+    start, end = _markers(markers)
+    for m in (start, end):
+        n = text.count(m)
+        if n != 1:
+            other = end if m == start else start
+            raise ValueError(f"{where}: marker {m!r} appears {n} times (must appear exactly once, "
+                             f"{'unmatched' if n == 0 else 'duplicated'}; its pair is {other!r})")
+    i, j = text.index(start), text.index(end)
+    if j < i + len(start):
+        raise ValueError(f"{where}: end marker {end!r} comes before start marker {start!r}")
+    return text[:i], text[i + len(start):j], text[j + len(end):]
+
+
+def replace_between_markers(path: str | os.PathLike, markers, text: str) -> bool:
+    r"""Replace what lies between a pair of markers in the UTF-8 file ``path`` by ``text``, atomically.
+
+    The markers stay; everything strictly between them becomes ``text`` (which brings its own
+    leading/trailing newlines). The file is rewritten (with :func:`atomic_write_bytes`) only if it
+    changes.
+
+    Args:
+        path: the file (it must exist and hold each marker exactly once).
+        markers: a block name (``"hoffer"`` -> ``<!-- results:hoffer:start -->`` ...
+            ``<!-- results:hoffer:end -->``) or a ``(start, end)`` pair of strings.
+        text: the new block content.
+
+    Returns:
+        whether the file changed.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming the file, if a marker is missing or duplicated (see :func:`split_at_markers`).
+        TypeError: ``markers`` or ``text`` of the wrong type.
+
+    Examples:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "note.md")
+        >>> _ = open(p, "w").write("# Note\n<!-- results:x:start -->\nold\n<!-- results:x:end -->\n")
+        >>> replace_between_markers(p, "x", "\nnew\n")
+        True
+        >>> open(p).read()
+        '# Note\n<!-- results:x:start -->\nnew\n<!-- results:x:end -->\n'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    start, end = _markers(markers)
+    p = Path(path)
+    old = p.read_text(encoding="utf-8")
+    head, _, tail = split_at_markers(old, (start, end), where=str(p))
+    new = head + start + text + end + tail
+    if new == old:
+        return False
+    atomic_write_bytes(p, new.encode("utf-8"))
+    return True
 
 
 def jsonable(obj: Any) -> Any:

@@ -118,6 +118,8 @@ def summarise(rows):
 
 
 def write_doc(rows, meta):
+    from sgd_sde.io import replace_between_markers
+
     counts, per_entry, problems = summarise(rows)
     entries = sorted(per_entry)
     lines = [
@@ -154,10 +156,7 @@ def write_doc(rows, meta):
         c = per_entry[e]
         lines.append(f"| `{e}` | {c['named']} | {c['accepted']} | {c['other']} | {c['unnamed']} | {c['silent']} |")
     lines += ["", END]
-    text = DOC.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    DOC.write_text(head + "\n".join(lines) + tail)
+    replace_between_markers(DOC, (START, END), "\n" + "\n".join(lines[1:-1]) + "\n")
 
 
 def write_from_data() -> None:

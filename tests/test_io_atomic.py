@@ -105,6 +105,29 @@ def test_trajectory_equality_and_round_trip(tmp_path):
         hash(traj)
 
 
+def test_next_save_removes_temporaries_left_by_killed_writers_only(tmp_path):
+    """A writer killed inside atomic_write_bytes leaves ``.<name>.<pid>.<random>.tmp``; the next
+    successful save of the same target removes those of dead writers that are older than the save,
+    and leaves a live writer's file, a newer file and other targets' files alone."""
+    from sgd_sde.io import stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    old = time.time() - 60
+    files = {"stale": f".r.npz.{dead_pid}.abc_12.tmp", "live": f".r.npz.{os.getpid()}.zz9.tmp",
+             "other": f".q.npz.{dead_pid}.abc.tmp", "not_ours": ".r.npz.notapid.tmp"}
+    for name in files.values():
+        (tmp_path / name).write_bytes(b"partial")
+        os.utime(tmp_path / name, (old, old))
+    (tmp_path / f".r.npz.{dead_pid}.new.tmp").write_bytes(b"newer than the save")
+    os.utime(tmp_path / f".r.npz.{dead_pid}.new.tmp", (time.time() + 60,) * 2)
+    assert stale_temporaries(tmp_path / "r.npz") == [tmp_path / files["stale"], tmp_path / f".r.npz.{dead_pid}.new.tmp"]
+    save_bundle(tmp_path / "r", {"x": np.ones(2)}, {})
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert files["stale"] not in left
+    assert {files["live"], files["other"], files["not_ours"], f".r.npz.{dead_pid}.new.tmp", "r.npz"} == set(left)
+
+
 # ----------------------------------------------------------------------------------------- crash test
 _ZYGOTE = r'''
 import json, os, sys

@@ -306,19 +306,14 @@ def write_results_block(path, text: str) -> None:
     """Replace the text between :data:`BEGIN` and :data:`END` in the markdown file ``path`` (atomic).
 
     Raises:
-        ValueError: the file lacks the markers.
+        ValueError: naming the file, if it lacks a marker or holds one twice.
     """
-    from pathlib import Path
+    from ..io import replace_between_markers
 
-    from ..io import atomic_write_bytes
-
-    p = Path(path)
-    doc = p.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise ValueError(f"{p} has no results block ({BEGIN} ... {END})")
-    head, rest = doc.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    atomic_write_bytes(p, (head + BEGIN + "\n" + text.strip() + "\n" + END + tail).encode())
+    try:
+        replace_between_markers(path, (BEGIN, END), "\n" + text.strip() + "\n")
+    except ValueError as err:
+        raise ValueError(f"{path} has no single results block ({BEGIN} ... {END}): {err}") from err
 
 
 if __name__ == "__main__":

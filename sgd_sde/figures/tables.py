@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_arrays
+from ..io import load_arrays, marker_pair, replace_between_markers, split_at_markers
 
 __all__ = ["TABLES", "render_table", "write_paper_tables", "check_paper_tables"]
 
-_MARK = re.compile(r"<!-- results:(?P<name>[a-z_]+):start -->\n(?P<body>.*?)<!-- results:(?P=name):end -->", re.S)
+_START = re.compile(r"<!-- results:([a-z0-9_]+):start -->")
+_END = re.compile(r"<!-- results:([a-z0-9_]+):end -->")
 
 
 def _f(x, d=4) -> str:
@@ -263,19 +264,16 @@ def render_table(name: str, figures_dir="figures") -> str:
     return render(arrays, meta) + "\n\n" + _provenance_line(stem, meta) + "\n"
 
 
-def _rewrite(text: str, figures_dir) -> tuple[str, list[str]]:
-    names = []
-
-    def sub(match):
-        names.append(match["name"])
-        return (f"<!-- results:{match['name']}:start -->\n{render_table(match['name'], figures_dir)}"
-                f"<!-- results:{match['name']}:end -->")
-
-    out = _MARK.sub(sub, text)
-    starts = re.findall(r"<!-- results:([a-z_]+):start -->", text)
-    if len(starts) != len(names):
-        raise ValueError(f"unmatched results markers: start markers {starts}, complete pairs {names}")
-    return out, names
+def _blocks(path: Path, text: str) -> list[str]:
+    """The names of the results blocks of one note, each checked to have exactly one start and one
+    end marker (a ValueError naming the file otherwise)."""
+    starts, ends = _START.findall(text), _END.findall(text)
+    orphans = sorted(set(ends) - set(starts))
+    if orphans:
+        raise ValueError(f"{path}: unmatched results marker {marker_pair(orphans[0])[1]!r} (no start marker)")
+    for name in dict.fromkeys(starts):
+        split_at_markers(text, name, where=str(path))
+    return list(dict.fromkeys(starts))
 
 
 def write_paper_tables(papers_dir="papers", figures_dir="figures") -> dict[str, list[str]]:
@@ -289,12 +287,12 @@ def write_paper_tables(papers_dir="papers", figures_dir="figures") -> dict[str, 
     """
     written = {}
     for path in sorted(Path(papers_dir).glob("*.md")):
-        text = path.read_text()
-        new, names = _rewrite(text, figures_dir)
+        names = _blocks(path, path.read_text(encoding="utf-8"))
+        bodies = {name: render_table(name, figures_dir) for name in names}  # all rendered before any write
+        for name, body in bodies.items():
+            replace_between_markers(path, name, "\n" + body)
         if names:
             written[str(path)] = names
-        if new != text:
-            path.write_text(new)
     return written
 
 
@@ -303,9 +301,8 @@ def check_paper_tables(papers_dir="papers", figures_dir="figures") -> list[str]:
     (empty when all agree)."""
     bad = []
     for path in sorted(Path(papers_dir).glob("*.md")):
-        text = path.read_text()
-        for match in _MARK.finditer(text):
-            want = render_table(match["name"], figures_dir)
-            if match["body"] != want:
-                bad.append(f"{path}: {match['name']}")
+        text = path.read_text(encoding="utf-8")
+        for name in _blocks(path, text):
+            if split_at_markers(text, name, where=str(path))[1] != "\n" + render_table(name, figures_dir):
+                bad.append(f"{path}: {name}")
     return bad
