@@ -12,7 +12,8 @@ heavier sub-packages are imported on first use.
 import importlib
 
 from . import dynamics, landscapes, noise, schedules
-from .simulate import simulate
+from .grid import GridResult
+from .simulate import simulate, sweep
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"
@@ -22,7 +23,7 @@ _LAZY = (
     "experiments", "lrbench", "claims", "verdicts", "provenance",
 )
 
-__all__ = ["simulate", "Trajectory", "landscapes", "noise", "dynamics", "schedules", *_LAZY, "__version__"]
+__all__ = ["simulate", "sweep", "Trajectory", "GridResult", "landscapes", "noise", "dynamics", "schedules", *_LAZY, "__version__"]
 
 
 def __getattr__(name):

@@ -34,6 +34,7 @@ from .schedules import Schedule, evaluate
 from ._dtype import warn_if_downcast
 from ._keys import check_key
 from .sharding import particle_sharding, place
+from .grid import SimulationGrid, check_keys_mode
 from .trajectory import Trajectory
 
 __all__ = ["simulate", "sweep", "save_points", "check_key", "check_components"]
@@ -107,7 +108,9 @@ def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
     d = landscape.dim
     if arr.shape[-1] != d:
         raise ValueError(f"theta0 must have last axis of size d = {d} (landscape.dim), got shape {arr.shape}")
-    p = V.positive_int("n_particles", n_particles)
+    p = V.count("n_particles", n_particles)
+    if arr.ndim == 1:  # the (P, d) ensemble, its state and its update, before anything is allocated
+        V.fits_in_memory("n_particles", 3 * p * d * arr.dtype.itemsize, f"{p} particles of dimension {d}")
     if arr.ndim == 2:
         if p not in (1, arr.shape[0]):
             raise ValueError(f"n_particles = {p} does not match theta0 with {arr.shape[0]} rows")
@@ -254,7 +257,11 @@ def _drive(
     """
     key = check_key(key)
     noise = check_components(landscape, dynamics, noise)
-    n_steps = V.positive_int("n_steps", n_steps)
+    n_steps = V.count("n_steps", n_steps)
+    # host arrays of one float64 per step (SDE time per step, its cumulative sum, per-step lr)
+    V.fits_in_memory("n_steps", 3 * 8 * n_steps * (1 if grid is None else len(grid[0])), f"{n_steps}-step time arrays")
+    if observables is None:
+        raise TypeError("observables must be a sequence of names or a mapping name -> fn (use () to record none), got None")
     theta = _validate_theta0(theta0, landscape, n_particles)
     bound = math.inf if _is_inf(divergence_bound) else V.positive("divergence_bound", divergence_bound)
     noise = noise.bind(landscape)
@@ -412,7 +419,7 @@ def sweep(
     devices=None,
     mesh=None,
     keys: str = "common",
-) -> dict[tuple[float, int], Trajectory]:
+) -> SimulationGrid:
     r"""Run ``dynamics`` on the grid ``lrs × batch_sizes`` as one vmapped, compiled program.
 
     Equivalent to calling :func:`sgd_sde.simulate` once per grid point with ``lr`` and
@@ -420,8 +427,8 @@ def sweep(
     point uses the same ``key``: the grid points see the same noise draws (common random numbers,
     which makes differences between them low-variance). ``keys="independent"`` gives grid point
     ``i`` (in grid order) the key ``fold_in(key, i)`` instead, for statistics that need independent
-    points (e.g. a fit across the grid). Each Trajectory's metadata says which
-    (``"grid_keys"``, and ``"grid_index"`` when independent). The learning rate and batch size enter as traced values, so a
+    points (e.g. a fit across the grid). The result says which (``keys_mode``), and so does
+    each Trajectory's metadata (``"grid_keys"``, and ``"grid_index"`` when independent). The learning rate and batch size enter as traced values, so a
     new grid of the same size does not recompile. Results equal the separate runs up to float
     rounding (batched mat-vecs may round differently), not bit for bit.
 
@@ -432,16 +439,20 @@ def sweep(
         key, landscape, dynamics, theta0, noise, n_steps, n_particles, save_every, save_at,
         observables, progress, chunk_size, divergence_bound, devices, mesh: as for
             :func:`sgd_sde.simulate` (``dynamics`` supplies everything but ``lr``/``batch_size``).
-        lrs: learning rates, each ``> 0``.
-        batch_sizes: batch sizes, each an integer ``≥ 1`` (default: ``dynamics.batch_size``).
+        lrs: learning rates, each ``> 0``, no value twice.
+        batch_sizes: batch sizes, each an integer in ``[1, 2**31 - 1]``, no value twice (default:
+            ``dynamics.batch_size``).
         keys: ``"common"`` (default, common random numbers) or ``"independent"``.
 
     Returns:
-        ``{(lr, batch_size): Trajectory}`` for every grid point, in grid order.
+        A :class:`~sgd_sde.grid.SimulationGrid` (a :class:`~sgd_sde.grid.GridResult`): a read-only
+        mapping ``(lr, batch_size) -> Trajectory`` in grid order (lr-major), with ``keys_mode``,
+        shared ``metadata``, ``to_pandas()`` (one row per grid point, save step and particle),
+        ``to_xarray()``, ``save``/``load`` and ``==``.
 
     Raises:
-        ValueError: on an empty or non-positive ``lrs``/``batch_sizes``, ``keys`` not one of
-            ``"common"``/``"independent"``, and anything :func:`sgd_sde.simulate` raises.
+        ValueError: on an empty, repeated or non-positive ``lrs``/``batch_sizes``, ``keys`` not one
+            of ``"common"``/``"independent"``, and anything :func:`sgd_sde.simulate` raises.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -450,8 +461,11 @@ def sweep(
         >>> from sgd_sde.noise import Isotropic
         >>> runs = sweep(jax.random.key(0), Quadratic(jnp.eye(2)), SGD(lr=0.1, batch_size=1), jnp.ones(2),
         ...              lrs=[0.05, 0.1], batch_sizes=[1, 8], noise=Isotropic(1.0), n_steps=50, n_particles=16)
-        >>> sorted(runs), runs[(0.1, 8)].theta.shape
-        ([(0.05, 1), (0.05, 8), (0.1, 1), (0.1, 8)], (16, 2))
+        >>> list(runs), runs[(0.1, 8)].theta.shape, runs.keys_mode
+        ([(0.05, 1), (0.05, 8), (0.1, 1), (0.1, 8)], (16, 2), 'common')
+        >>> df = runs.to_pandas()  # one row per (lr, batch_size, step, particle)
+        >>> len(df) == 4 * 51 * 16, list(df.columns[:5])
+        (True, ['lr', 'batch_size', 'step', 'time', 'particle'])
 
     References:
         Goyal et al. 2017, "Accurate, Large Minibatch SGD" and Smith & Le 2018, "A Bayesian
@@ -459,22 +473,24 @@ def sweep(
     """
     if not isinstance(dynamics, AbstractDynamics):
         raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
-    lr_list = [V.positive("lrs", v) for v in np.atleast_1d(np.asarray(lrs, dtype=object)).ravel()]
+    lr_list = [V.positive("lrs", v) for v in _entries("lrs", lrs)]
     if not lr_list:
         raise ValueError("lrs must hold at least one learning rate")
     if batch_sizes is None:
         bs_list = [dynamics.batch_size if dynamics.batch_size is None else int(dynamics.batch_size)]
     else:
-        bs_list = [V.positive_int("batch_sizes", v) for v in np.atleast_1d(np.asarray(batch_sizes, dtype=object)).ravel()]
+        bs_list = [V.count("batch_sizes", v) for v in _entries("batch_sizes", batch_sizes)]
         if not bs_list:
             raise ValueError("batch_sizes must hold at least one batch size")
+    for name, vals in (("lrs", lr_list), ("batch_sizes", bs_list)):
+        if len(set(vals)) != len(vals):  # each grid point is a key of the result
+            raise ValueError(f"{name} must not repeat a value, got {name}={vals}")
     kw = dict(
         noise=noise, n_steps=n_steps, n_particles=n_particles, save_every=save_every, save_at=save_at,
         observables=observables, schedule=None, progress=progress, chunk_size=chunk_size,
         divergence_bound=divergence_bound, devices=devices, mesh=mesh,
     )
-    if keys not in ("common", "independent"):
-        raise ValueError(f"keys must be 'common' or 'independent', got keys={keys!r}")
+    check_keys_mode(keys)
     grid = list(itertools.product(lr_list, bs_list))
     index = {g: i for i, g in enumerate(grid)}
     independent = keys == "independent"
@@ -485,7 +501,15 @@ def sweep(
             ids = [index[(lr, b)] for lr in lr_list] if independent else None
             runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), grid_keys=ids, **kw)
             out.update({(lr, b): t for lr, t in zip(lr_list, runs)})
-        return {g: out[g] for g in grid}
+        return SimulationGrid.from_points(lr_list, bs_list, [out[g] for g in grid], keys)
     runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]),
                   grid_keys=list(range(len(grid))) if independent else None, **kw)
-    return dict(zip(grid, runs))
+    return SimulationGrid.from_points(lr_list, bs_list, runs, keys)
+
+
+def _entries(name: str, values) -> list:
+    """The entries of a list/array argument, flattened; one numpy cannot read is refused, naming ``name``."""
+    try:
+        return list(np.atleast_1d(np.asarray(values, dtype=object)).ravel())
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err

@@ -5,19 +5,22 @@ program (``vectorize=True``); batch sizes run one after another. ``vectorize=Fal
 member through :func:`~sgd_sde.networks.train` instead — the same numbers up to float rounding,
 which the tests check. Member ``(lr, B, s)`` uses the initial weights ``model_fn(fold_in(k0, s))``
 and the batch order ``fold_in(k1, s)`` with ``k0, k1 = split(key)``, so seeds are paired across
-learning rates and batch sizes (common random numbers).
+learning rates and batch sizes (common random numbers, ``keys="common"``, the default). With
+``keys="independent"`` grid point ``(lr_i, B_j)`` uses ``k0, k1 = split(fold_in(key, i · n_B + j))``
+instead (the numbering of :func:`sgd_sde.simulate.sweep`): the seeds of one point still share
+nothing with another point's.
 
-Results come as one labelled table, :class:`SweepResult`: final metrics indexed
-``[lr, batch_size, seed]``, loss curves, ``to_records()`` / ``to_pandas()`` / ``to_xarray()``
-(pandas and xarray are imported only when asked for) and atomic ``save``/``load`` (no pickle).
+Results come as one labelled table, :class:`SweepResult`, the network flavour of the one grid
+result type :class:`sgd_sde.grid.GridResult`: final metrics indexed ``[lr, batch_size, seed]``,
+loss curves, ``keys_mode``, ``to_records()`` / ``to_pandas()`` / ``to_xarray()`` (pandas and xarray
+are imported only when asked for), ``==`` and one-file ``save``/``load`` (no pickle).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -25,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ..io import load_arrays, save_arrays
+from ..grid import GridResult, check_keys_mode
 from ..measure.weights import distance_from_init, weight_norm
 from ._plan import Plan, learning_rates, steps_for_epochs
 from .datasets import Dataset
@@ -37,9 +40,19 @@ __all__ = ["SweepResult", "sweep"]
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "distance_from_init", "weight_norm")
 
 
-@dataclasses.dataclass(frozen=True)
-class SweepResult:
-    """Results of :func:`sweep`.
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult(GridResult):
+    """Results of :func:`sweep`: the network flavour of :class:`sgd_sde.grid.GridResult` (final).
+
+    A subclass rather than the simulation flavour itself: a network grid holds a table of final
+    metrics per seed and loss curves per recording window, not particle ensembles, so the two
+    share the contract of :class:`~sgd_sde.grid.GridResult` (coordinates, ``keys_mode``, tidy
+    ``to_pandas``, ``to_xarray``, one-file ``save``/``load``, ``==``) and not their fields. Its
+    fields are unchanged, so code written for the earlier ``SweepResult`` keeps working.
+
+    ``to_pandas()`` / ``to_records()``: one row per run ``(lr, batch_size, seed)`` with columns
+    ``lr``, ``batch_size``, ``seed``, ``n_steps`` and the final metrics. ``to_xarray()``: dims
+    ``(lr, batch_size, seed[, record])``: the metrics, ``curve_<name>``, ``curve_step`` and ``n_steps``.
 
     Attributes:
         lrs, batch_sizes, seeds: the grid coordinates.
@@ -49,8 +62,11 @@ class SweepResult:
             recording window (NaN-padded where a batch size ran fewer steps).
         curve_steps: ``(n_B, n_rec)`` step at the end of each window (−1 padding).
         n_steps: ``(n_B,)`` steps run per batch size.
-        metadata: configuration.
+        metadata: configuration and key.
+        keys_mode: ``"common"`` or ``"independent"`` (see :func:`sweep`).
     """
+
+    kind: ClassVar[str] = "sgd_sde.networks.SweepResult"
 
     lrs: np.ndarray
     batch_sizes: np.ndarray
@@ -60,50 +76,42 @@ class SweepResult:
     curve_steps: np.ndarray
     n_steps: np.ndarray
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    keys_mode: str = "common"
 
-    def to_records(self) -> list[dict[str, Any]]:
-        """One dict per run: ``lr``, ``batch_size``, ``seed``, ``n_steps`` and the final metrics."""
-        rows = []
-        for (i, lr), (j, b), (k, s) in itertools.product(enumerate(self.lrs), enumerate(self.batch_sizes), enumerate(self.seeds)):
-            row = {"lr": float(lr), "batch_size": int(b), "seed": int(s), "n_steps": int(self.n_steps[j])}
-            row.update({m: float(v[i, j, k]) for m, v in self.metrics.items()})
-            rows.append(row)
-        return rows
+    def __post_init__(self):
+        check_keys_mode(self.keys_mode)
 
-    def to_pandas(self):
-        """The table as a ``pandas.DataFrame`` (pandas imported lazily)."""
-        import pandas as pd
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        return {"lr": np.asarray(self.lrs), "batch_size": np.asarray(self.batch_sizes), "seed": np.asarray(self.seeds)}
 
-        return pd.DataFrame.from_records(self.to_records())
+    def _columns(self) -> dict[str, np.ndarray]:
+        shape = (len(self.lrs), len(self.batch_sizes), len(self.seeds))
+        i, j, k = (a.reshape(-1) for a in np.indices(shape))
+        cols = {"lr": np.asarray(self.lrs, float)[i], "batch_size": np.asarray(self.batch_sizes, np.int64)[j],
+                "seed": np.asarray(self.seeds, np.int64)[k], "n_steps": np.asarray(self.n_steps, np.int64)[j]}
+        cols.update({m: np.asarray(v, float).reshape(-1) for m, v in self.metrics.items()})
+        return cols
 
-    def to_xarray(self):
-        """An ``xarray.Dataset`` with dims ``(lr, batch_size, seed[, record])`` (imported lazily)."""
-        import xarray as xr
-
-        coords = {"lr": self.lrs, "batch_size": self.batch_sizes, "seed": self.seeds}
+    def _dataset(self):
         dims = ("lr", "batch_size", "seed")
         data = {m: (dims, v) for m, v in self.metrics.items()}
         data.update({f"curve_{m}": (dims + ("record",), v) for m, v in self.curves.items()})
         data["curve_step"] = (("batch_size", "record"), self.curve_steps)
         data["n_steps"] = (("batch_size",), self.n_steps)
-        return xr.Dataset(data, coords=coords, attrs={k: str(v) for k, v in self.metadata.items()})
+        return data, self.coords
 
-    def save(self, path) -> None:
-        """Atomic ``.npz`` + ``.json`` (no pickle)."""
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"lrs": self.lrs, "batch_sizes": self.batch_sizes, "seeds": self.seeds, "curve_steps": self.curve_steps, "n_steps": self.n_steps}
         arrays.update({f"metric__{k}": v for k, v in self.metrics.items()})
         arrays.update({f"curve__{k}": v for k, v in self.curves.items()})
-        save_arrays(path, arrays, {"kind": "sgd_sde.networks.SweepResult", **self.metadata})
+        return {k: np.asarray(v) for k, v in arrays.items()}
 
     @classmethod
-    def load(cls, path) -> SweepResult:
-        """Read what :meth:`save` wrote. Raises ValueError if the files are not a SweepResult."""
-        arrays, meta = load_arrays(path)
-        if meta.get("kind") != "sgd_sde.networks.SweepResult":
-            raise ValueError(f"{path!s} does not hold a saved SweepResult (kind={meta.get('kind')!r})")
-        pick = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
-        meta = {k: v for k, v in meta.items() if k != "kind"}
-        return cls(arrays["lrs"], arrays["batch_sizes"], arrays["seeds"], pick("metric__"), pick("curve__"), arrays["curve_steps"], arrays["n_steps"], meta)
+    def _from_bundle(cls, arrays, metadata, keys_mode, extra):
+        pick = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
+        return cls(arrays["lrs"], arrays["batch_sizes"], arrays["seeds"], pick("metric__"), pick("curve__"),
+                   arrays["curve_steps"], arrays["n_steps"], metadata, keys_mode)
 
 
 def _unit(k):
@@ -113,8 +121,16 @@ def _unit(k):
     return jnp.ones_like(jnp.asarray(k), dtype=jnp.float32)
 
 
+def _entries(name, values) -> list:
+    """The entries of a list/array argument, flattened; a ragged one is refused, naming ``name``."""
+    try:
+        return list(np.atleast_1d(np.asarray(values, dtype=object)).ravel())
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err
+
+
 def _floats(name, values):
-    vals = [V.positive(name, v) for v in np.atleast_1d(np.asarray(values, dtype=object))]
+    vals = [V.positive(name, v) for v in _entries(name, values)]
     if not vals:
         raise ValueError(f"{name} must not be empty")
     return np.asarray(vals, np.float64)
@@ -150,6 +166,7 @@ def sweep(
     record_every: int | None = None,
     vectorize: bool = True,
     progress: bool = False,
+    keys: str = "common",
 ) -> SweepResult:
     r"""Train every (lr, batch size, seed) on ``data``; return one labelled table.
 
@@ -159,7 +176,7 @@ def sweep(
         data: a :class:`~sgd_sde.networks.Dataset`.
         lrs: peak learning rates (> 0); member ``lr`` follows ``η_k = lr · lr_shape(k)``.
         batch_sizes: batch sizes in ``[1, N_train]``.
-        seeds: non-negative integer seeds.
+        seeds: integer seeds in ``[0, 2**31 - 1]``.
         n_steps, n_epochs: run length per member (one of them; with ``n_epochs`` each batch size
             runs ``n_epochs · ⌊N/B⌋`` steps).
         lr_shape: callable ``k -> factor`` (default constant 1), e.g. a step decay with init 1.
@@ -167,14 +184,18 @@ def sweep(
         record_every: window (steps) of the loss curves (default ``max(1, n_steps // 50)``).
         vectorize: vmap the (lr, seed) members of each batch size (else call ``train`` per member).
         progress: tqdm bar over batch sizes.
+        keys: ``"common"`` (default: seeds paired across every grid point, common random numbers)
+            or ``"independent"`` (each ``(lr, B)`` point its own key; see the module docstring).
 
     Returns:
-        :class:`SweepResult`.
+        :class:`SweepResult` (a :class:`sgd_sde.grid.GridResult`); its ``keys_mode`` says which keys.
 
     Raises:
         ValueError: a non-positive lr (naming ``lrs``), a batch size outside ``[1, N]`` (naming
             ``batch_sizes``), a schedule giving a non-positive lr (naming ``lr_schedule``),
-            a negative seed, both or neither run length — before anything runs.
+            a seed outside ``[0, 2**31 - 1]``, a ragged list, both or neither run length, a count
+            over ``2**31 - 1`` or a run too large for this machine's memory, ``keys`` not one of
+            ``"common"``/``"independent"`` — before anything runs.
 
     Examples:
         >>> import jax
@@ -182,8 +203,10 @@ def sweep(
         >>> data = load_dataset("digits").subset(256, 64)
         >>> res = sweep(jax.random.key(0), lambda k: MLP(data.input_shape, 10, (16,), key=k), data,
         ...             lrs=[0.01, 0.1], batch_sizes=[32], seeds=[0, 1], n_steps=10)
-        >>> res.metrics["test_acc"].shape
-        (2, 1, 2)
+        >>> res.metrics["test_acc"].shape, res.keys_mode
+        ((2, 1, 2), 'common')
+        >>> res.to_pandas()[["lr", "batch_size", "seed", "n_steps"]].shape  # one row per run
+        (4, 4)
 
     References:
         Goyal et al. 2017, "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour" (linear
@@ -196,30 +219,38 @@ def sweep(
         raise TypeError(f"data must be an sgd_sde.networks.Dataset, got {type(data).__name__}")
     N = data.n_train
     lr_arr = _floats("lrs", lrs)
-    b_arr = np.asarray([V.positive_int("batch_sizes", b) for b in np.atleast_1d(batch_sizes)], np.int64)
+    b_arr = np.asarray([V.count("batch_sizes", b) for b in _entries("batch_sizes", batch_sizes)], np.int64)
     if b_arr.size == 0:
         raise ValueError("batch_sizes must not be empty")
     if np.any(b_arr > N):
         raise ValueError(f"batch_sizes must be <= the {N} training examples, got {b_arr.max()}")
-    s_arr = np.asarray([V.as_int("seeds", s) for s in np.atleast_1d(seeds)], np.int64)
-    if s_arr.size == 0 or np.any(s_arr < 0):
+    s_arr = np.asarray([V.count("seeds", s, minimum=0) for s in _entries("seeds", seeds)], np.int64)
+    if s_arr.size == 0:
         raise ValueError(f"seeds must be a non-empty list of non-negative ints, got {list(s_arr)}")
+    check_keys_mode(keys)
     if (n_steps is None) == (n_epochs is None):
         raise ValueError(f"give exactly one of n_steps or n_epochs (got n_steps={n_steps}, n_epochs={n_epochs})")
-    steps = np.asarray([V.positive_int("n_steps", n_steps) if n_steps is not None else steps_for_epochs(int(b), n_epochs, N) for b in b_arr])
+    steps = np.asarray([V.count("n_steps", n_steps) if n_steps is not None else steps_for_epochs(int(b), n_epochs, N) for b in b_arr])
     if np.any(steps < 1):
         raise ValueError("n_epochs gives no complete batch for some batch size")
+    for b, n in zip(b_arr, steps):  # the batch-index plan and the per-step losses of every member
+        V.count("n_epochs" if n_steps is None else "n_steps", int(n))
+        V.fits_in_memory("n_epochs" if n_steps is None else "n_steps", lr_arr.size * s_arr.size * int(n) * (4 * int(b) + 16),
+                         f"a plan of {int(n)} steps of batch {int(b)} for {lr_arr.size * s_arr.size} runs")
     shape = lr_shape if lr_shape is not None else _unit
     for b, n in zip(b_arr, steps):
         learning_rates(lambda k: lr_arr.max() * np.asarray(shape(k)), int(n))
         learning_rates(lambda k: lr_arr.min() * np.asarray(shape(k)), int(n))
     opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
-    rec = None if record_every is None else V.positive_int("record_every", record_every)
+    rec = None if record_every is None else V.count("record_every", record_every)
     if not isinstance(vectorize, bool):
         raise TypeError(f"vectorize must be a bool, got {type(vectorize).__name__}")
 
-    k_init, k_batch = jax.random.split(key)
     nl, nb, ns = lr_arr.size, b_arr.size, s_arr.size
+    if keys == "common":
+        point_keys = [[jax.random.split(key)] * nl for _ in range(nb)]
+    else:  # grid point (lr_i, B_j) is number i * n_B + j, as in sgd_sde.simulate.sweep
+        point_keys = [[jax.random.split(jax.random.fold_in(key, i * nb + j)) for i in range(nl)] for j in range(nb)]
     windows = [max(1, int(n) // 50) if rec is None else rec for n in steps]
     n_rec = max(-(-int(n) // w) for n, w in zip(steps, windows))
     metrics = {m: np.full((nl, nb, ns), np.nan) for m in METRICS}
@@ -235,9 +266,10 @@ def sweep(
         ends = np.minimum(np.arange(w, n + w, w), n)
         curve_steps[j, : ends.size] = ends
         if vectorize:
-            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, k_init, k_batch)
+            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, point_keys[j])
         else:
-            finals, losses = _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lr_arr, s_arr, B, n, k_init, k_batch)
+            finals, losses = _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lr_arr, s_arr, B, n,
+                                             point_keys[j])
         for m_i, m in enumerate(METRICS):
             metrics[m][:, j, :] = finals[..., m_i]
         starts = np.concatenate([[0], ends[:-1]])
@@ -248,8 +280,8 @@ def sweep(
         bar.close()
     meta = {"n_train": N, "data": data.name, "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
             "momentum": momentum, "weight_decay": weight_decay, "clip_norm": clip_norm, "vectorize": vectorize,
-            "key": np.asarray(jax.random.key_data(key)).tolist()}
-    return SweepResult(lr_arr, b_arr, s_arr, metrics, {"train_loss": curve}, curve_steps, steps, meta)
+            "key": np.asarray(jax.random.key_data(key)).tolist(), "keys": keys}
+    return SweepResult(lr_arr, b_arr, s_arr, metrics, {"train_loss": curve}, curve_steps, steps, meta, keys)
 
 
 @eqx.filter_jit
@@ -260,34 +292,42 @@ def _vrun_jit(static, opt, shape, carry, X, Y, idx, ks, flags, scale):
     return jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0))(carry, X, Y, idx, ks, flags, scale)
 
 
-def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, k_init, k_batch):
+def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, lr_keys):
+    """``lr_keys[i] = (k_init, k_batch)`` of learning rate ``i`` (the same pair for common keys:
+    then the members of different learning rates share their models and plans, built once)."""
     N = data.n_train
     nl, ns = lrs.size, seeds.size
-    models = [model_fn(jax.random.fold_in(k_init, int(s))) for s in seeds]
-    params_s = [eqx.filter(m, eqx.is_inexact_array) for m in models]
+    pairs = {}  # distinct (k_init, k_batch) -> members built from them
+    for ki, kb in lr_keys:
+        tag = (np.asarray(jax.random.key_data(ki)).tobytes(), np.asarray(jax.random.key_data(kb)).tobytes())
+        if tag not in pairs:
+            ms = [model_fn(jax.random.fold_in(ki, int(s))) for s in seeds]
+            pairs[tag] = (ms, [Plan(jax.random.fold_in(kb, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds])
+    per_lr = [pairs[(np.asarray(jax.random.key_data(ki)).tobytes(), np.asarray(jax.random.key_data(kb)).tobytes())]
+              for ki, kb in lr_keys]
+    models = [m for ms, _ in per_lr for m in ms]  # member order: lr-major, then seed
     static = eqx.partition(models[0], eqx.is_inexact_array)[1]
-    # member order: lr-major, then seed
     stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-    params = stack([params_s[k] for _ in range(nl) for k in range(ns)])
-    bn = stack([models[k].init_state() for _ in range(nl) for k in range(ns)])
+    params = stack([eqx.filter(m, eqx.is_inexact_array) for m in models])
+    bn = stack([m.init_state() for m in models])
     opt_state = jax.vmap(opt.init)(params)
-    idx_s = [Plan(jax.random.fold_in(k_batch, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds]
-    idx = jnp.asarray(np.stack([idx_s[k] for _ in range(nl) for k in range(ns)]))
+    idx = jnp.asarray(np.stack([ix for _, ixs in per_lr for ix in ixs]))
     scale = jnp.asarray(np.repeat(lrs, ns), jnp.float32)
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     carry = (params, bn, opt_state, None, jnp.zeros((), jnp.int32))
     (params, bn, _, _, _), losses = _vrun_jit(static, opt, shape, carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale)
-    init = stack([params_s[k] for _ in range(nl) for k in range(ns)])
+    init = stack([eqx.filter(m, eqx.is_inexact_array) for m in models])
     fm = eqx.filter_vmap(lambda p, st, p0: _final_metrics(eqx.combine(p, static), st, eqx.combine(p0, static),
                                                            X, Y, jnp.asarray(data.x_test), jnp.asarray(data.y_test)))
     finals = np.asarray(fm(params, bn, init), np.float64).reshape(nl, ns, -1)
     return finals, np.asarray(losses, np.float64).reshape(nl, ns, n)
 
 
-def _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lrs, seeds, B, n, k_init, k_batch):
+def _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lrs, seeds, B, n, lr_keys):
     finals = np.zeros((lrs.size, seeds.size, len(METRICS)))
     losses = np.zeros((lrs.size, seeds.size, n))
     for i, lr in enumerate(lrs):
+        k_init, k_batch = lr_keys[i]
         for k, s in enumerate(seeds):
             model = model_fn(jax.random.fold_in(k_init, int(s)))
             sched = _ScaledSchedule(shape, np.float32(lr))
