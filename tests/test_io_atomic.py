@@ -3,18 +3,20 @@
 The crash test kills real training processes (``networks.train`` with a checkpoint after every step)
 with SIGKILL at random moments, resumes each killed run, and compares the result with an
 uninterrupted run: every resume must either refuse with a clear ``ValueError`` or finish
-bit-identical. Bit-identity is legitimate here: the same compiled computation runs on the same
-machine in the same kind of process (children forked from one "zygote" that imported JAX but never
-started a backend), only split at a different step.
+bit-identical. Bit-identity is legitimate here: the same code compiles the same computation on the
+same machine with the same flags in every process (each a fresh interpreter started by exec), only
+split at a different step.
 """
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,9 +131,9 @@ def test_next_save_removes_temporaries_left_by_killed_writers_only(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- crash test
-_ZYGOTE = r'''
-import json, os, sys
-import jax  # imported, but no backend is started before fork (XLA's threads would not survive it)
+_WORKER = r"""
+import json, sys
+import jax
 jax.config.update("jax_compilation_cache_dir", sys.argv[1])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -142,7 +144,7 @@ from sgd_sde.io import save_bundle
 from sgd_sde.networks import MLP, load_dataset, train
 provenance.source_digest(), provenance.git_commit()
 data = load_dataset("digits").subset(96, 32)
-KW = dict(n_steps=N_STEPS, batch_schedule=16, probe_every=5, checkpoint_every=1, progress=False)
+KW = dict(n_steps=int(sys.argv[2]), batch_schedule=16, probe_every=5, checkpoint_every=1, progress=False)
 
 def run(ck):
     model = MLP(data.input_shape, 10, (8,), key=jax.random.key(0))
@@ -151,10 +153,11 @@ def run(ck):
     arrays.update({f"history__{k}": v for k, v in res.history.items()})
     return arrays, res.metadata["resumed_from"]
 
-def job(cmd):
-    if cmd["op"] == "run":
-        run(cmd["ck"])
-        return
+print("ready", flush=True)
+cmd = json.loads(sys.stdin.readline())
+if cmd["op"] == "run":
+    run(cmd["ck"])
+else:
     for name, ck in cmd["cks"].items():
         try:
             arrays, start = run(ck)
@@ -162,56 +165,37 @@ def job(cmd):
         except ValueError as err:
             with open(cmd["out"] + "/" + name + ".refused", "w") as fh:
                 fh.write(str(err))
-
-print("ready", flush=True)
-for line in sys.stdin:
-    cmd = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            job(cmd)
-        except BaseException as err:
-            print("child error", repr(err), file=sys.stderr, flush=True)
-            code = 1
-        os._exit(code)
-    print("pid", pid, flush=True)
-    _, status = os.waitpid(pid, 0)
-    print("exit", pid, status, flush=True)
-'''
+"""
 
 
-class _Zygote:
-    """A process that imported sgd_sde once and forks one training child per command."""
+class _Worker:
+    """A fresh interpreter (started by exec, never forked from a process that imported JAX) that
+    imports sgd_sde, says "ready" and runs one command. Started ahead of need, so its imports
+    overlap with the run before it."""
 
-    def __init__(self, tmp_path, n_steps):
-        script = tmp_path / "zygote.py"
-        script.write_text(_ZYGOTE.replace("N_STEPS", str(n_steps)))
+    def __init__(self, script, cache, n_steps):
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
-        self.proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "xla_cache")], stdin=subprocess.PIPE,
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")  # the code under test
+        self.proc = subprocess.Popen([sys.executable, str(script), str(cache), str(n_steps)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
-        assert self._line() == ["ready"]
+        self.pid = self.proc.pid
 
-    def _line(self):
-        line = self.proc.stdout.readline()
-        assert line, f"zygote died (rc={self.proc.poll()})"
-        return line.split()
-
-    def start(self, cmd) -> int:
+    def go(self, cmd, timeout=180.0):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        assert line.split() == ["ready"], f"worker did not start (rc={self.proc.poll()}, said {line!r})"
         self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        tag, pid = self._line()
-        assert tag == "pid"
-        return int(pid)
-
-    def wait(self, pid) -> int:
-        tag, got, status = self._line()
-        assert tag == "exit" and int(got) == pid
-        return int(status)
-
-    def close(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout=300.0) -> int:
+        return self.proc.wait(timeout=timeout)
 
 
 def _inode(path):
@@ -231,56 +215,89 @@ def test_sigkill_during_checkpointing_never_resumes_silently(tmp_path):
     written after every step, so most of the loop is the write path). After each kill the file on
     disk loads cleanly (old or new, never a mixture); chained runs resume from it and are killed
     again; finally every chain is resumed to the end and must equal the uninterrupted run bit for
-    bit, or refuse with a ValueError naming the file. Counts are printed (pytest -s)."""
+    bit, or refuse with a ValueError naming the file, and no temporary file of a killed writer may
+    remain. Counts and wall time are printed (pytest -s).
+
+    Every training process is a fresh interpreter started by exec (no fork after JAX is imported:
+    a forked child once stalled). Bit-identity is legitimate here: the same code compiles the same
+    computation on the same machine with the same flags in every process, only split at a
+    different step. The chains run concurrently, each with its next worker already importing."""
     n_steps, n_chains, kills_per_chain = 24, 5, 4
-    rng = np.random.default_rng(20240601)
-    zyg = _Zygote(tmp_path, n_steps)
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    cache = tmp_path / "xla_cache"
+    spawn = lambda: _Worker(script, cache, n_steps)  # noqa: E731
+    t0 = time.perf_counter()
+    workers = []  # every worker started, to be reaped
     try:
-        # uninterrupted reference in a child of the same zygote; it also times one write-loop
+        # uninterrupted reference (it also fills the compilation cache and times one write loop)
         ref_ck = tmp_path / "reference"
-        t0 = time.perf_counter()
-        pid = zyg.start({"op": "run", "ck": str(ref_ck)})
-        while _inode(str(ref_ck) + ".npz") is None:
+        ref = spawn()
+        workers.append(ref)
+        spares = [spawn() for _ in range(n_chains)]  # import while the reference runs
+        workers += spares
+        ref.go({"op": "run", "ck": str(ref_ck)})
+        while _inode(str(ref_ck) + ".npz") is None and ref.proc.poll() is None:
             time.sleep(0.002)
         t_first = time.perf_counter()
-        assert zyg.wait(pid) == 0
+        assert ref.wait() == 0
         loop = time.perf_counter() - t_first
         assert load_bundle(ref_ck)[1]["step"] == n_steps
-        kills, mid_write, attempts = 0, 0, 0
-        chains = {f"c{i}": tmp_path / f"c{i}" for i in range(n_chains)}
-        for name, ck in chains.items():
-            landed = 0
-            while landed < kills_per_chain:
+
+        def chain(i):
+            name, ck = f"c{i}", tmp_path / f"c{i}"
+            rng = np.random.default_rng([20240601, i])
+            nxt = spares[i]
+            kills = mid_write = attempts = 0
+            while kills < kills_per_chain:
                 attempts += 1
-                assert attempts <= 6 * n_chains * kills_per_chain, "kills keep missing the training loop"
+                assert attempts <= 6 * kills_per_chain, "kills keep missing the training loop"
+                if nxt is None:  # the last kill missed: one more worker
+                    nxt = spawn()
+                    workers.append(nxt)
+                w, nxt = nxt, None
+                if kills < kills_per_chain - 1:  # the next worker imports while this one trains
+                    nxt = spawn()
+                    workers.append(nxt)
                 before = _inode(str(ck) + ".npz")
                 tmps = _temporaries(tmp_path, name)
-                pid = zyg.start({"op": "run", "ck": str(ck)})
-                deadline = time.perf_counter() + 30  # a child that stalls after fork is killed sooner
-                while _inode(str(ck) + ".npz") == before and time.perf_counter() < deadline:
+                w.go({"op": "run", "ck": str(ck)})
+                deadline = time.perf_counter() + 60
+                while _inode(str(ck) + ".npz") == before and w.proc.poll() is None and time.perf_counter() < deadline:
                     time.sleep(0.001)  # the child is inside the loop once it has replaced the file
-                time.sleep(rng.uniform(0.0, 0.9 * loop * (1 - 0.1 * landed)))
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                status = zyg.wait(pid)
-                if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
-                    assert status == 0
+                time.sleep(rng.uniform(0.0, 0.9 * loop * (1 - 0.1 * kills)))
+                w.kill()
+                rc = w.wait()
+                if rc != -signal.SIGKILL:
+                    assert rc == 0
                     ck.with_suffix(".npz").unlink()  # finished before the kill: start this chain again
                     continue
-                landed += 1
                 kills += 1
                 mid_write += bool(_temporaries(tmp_path, name) - tmps)  # killed inside atomic_write_bytes
                 arrays, meta = load_bundle(ck)  # what a kill leaves is always a whole checkpoint
                 assert 0 < meta["step"] <= n_steps and int(arrays["step"]) == meta["step"]
+            return name, kills, mid_write, attempts
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_chains) as pool:
+            done = list(pool.map(chain, range(n_chains)))
+        kills, mid_write, attempts = (sum(d[k] for d in done) for k in (1, 2, 3))
+        chains = [d[0] for d in done]
+        left_by_kills = sum(len(_temporaries(tmp_path, name)) for name in chains)
         out = tmp_path / "resumed"
         out.mkdir()
-        cks = {"_reference": str(tmp_path / "fresh"), **{k: str(v) for k, v in chains.items()}}  # fresh: from step 0
-        pid = zyg.start({"op": "resume", "cks": cks, "out": str(out)})
-        assert zyg.wait(pid) == 0
+        cks = {"_reference": str(tmp_path / "fresh"), **{n: str(tmp_path / n) for n in chains}}  # fresh: from step 0
+        w = spawn()
+        workers.append(w)
+        w.go({"op": "resume", "cks": cks, "out": str(out)})
+        assert w.wait() == 0
     finally:
-        zyg.close()
+        for w in workers:
+            if w.proc.poll() is None:
+                w.kill()
+            w.wait()
+            w.proc.stdout.close()
     reference, meta = load_bundle(out / "_reference")
     assert meta["resumed_from"] == 0
     refused, identical, silent = [], 0, []
@@ -295,10 +312,13 @@ def test_sigkill_during_checkpointing_never_resumes_silently(tmp_path):
             identical += 1
         else:
             silent.append((name, meta["resumed_from"]))
+    stale = {name: _temporaries(tmp_path, name) for name in chains if _temporaries(tmp_path, name)}
     print(f"\nSIGKILL crash test: {kills} kills ({mid_write} with a temporary file present, i.e. inside "
           f"atomic_write_bytes) in {attempts} attempts; resumes: {identical} bit-identical, {len(refused)} "
-          f"refused, {len(silent)} silently different; {time.perf_counter() - t0:.1f} s")
+          f"refused, {len(silent)} silently different; {left_by_kills} temporaries left by kills, "
+          f"{sum(map(len, stale.values()))} after the resumes; {time.perf_counter() - t0:.1f} s")
     assert kills >= 20
     assert silent == [], f"resumed runs that differ from the uninterrupted one: {silent}"
     assert identical + len(refused) == n_chains
     assert refused == [], f"a kill left a checkpoint that cannot be resumed: {refused}"
+    assert stale == {}, f"temporary files of killed writers left after a successful resume: {stale}"
