@@ -21,16 +21,15 @@ from .. import _engine
 from .. import _validate as V
 from ..noise import AbstractNoise
 
-__all__ = ["first_exit", "first_exit_steps", "check_key", "check_common"]
+__all__ = ["first_exit", "first_exit_steps", "check_key", "check_common", "check_steps", "check_particles"]
 
 
 def check_key(key) -> jax.Array:
-    """A typed PRNG key from ``key`` (typed key, legacy ``uint32[2]`` key, or an ``int`` seed)."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key(int(key))
+    """A typed PRNG key from ``key`` (typed key, legacy ``uint32[2]`` key, or an ``int`` seed in
+    ``[0, 2**32 - 1]``: :data:`sgd_sde._keys.MAX_SEED` says why)."""
     from .._keys import check_key
 
-    return check_key(key)
+    return check_key(key, allow_seed=True)
 
 
 def check_common(landscape, dynamics, noise) -> AbstractNoise:
@@ -41,6 +40,38 @@ def check_common(landscape, dynamics, noise) -> AbstractNoise:
     if dynamics.batch_size is not None:
         noise.check_batch_size(landscape, int(dynamics.batch_size))
     return noise
+
+
+def check_steps(name: str, n_steps, block) -> tuple[int, int]:
+    """``(n_steps, block)`` checked: ``block ≥ 1`` (0 never advanced: the early-stopping loop hung)
+    and ``n_steps + 2·block < 2**31`` (the engine's step counter is int32).
+
+    Raises:
+        TypeError: either is not an integer.
+        ValueError: out of range; the message names ``name`` (the caller's argument) or ``block``.
+    """
+    block = V.count("block", block)
+    return V.count(name, n_steps, maximum=2**31 - 1 - 2 * block), block
+
+
+#: Bytes per particle of a first-exit run, generously: the float32 state, its noise draw and the
+#: start points on the device (3 · 4 · d), the engine's flags and counters, and the host's int64
+#: exit/blow-up steps, ids and float64 times.
+def _bytes_per_particle(d: int) -> int:
+    return 16 * d + 64
+
+
+def check_particles(n_particles, d: int, *, minimum: int = 1) -> int:
+    """``n_particles`` as a count in ``[minimum, 2**31 - 1]`` whose ensemble fits in memory.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: out of range, or an ensemble larger than this machine's memory (naming
+            ``n_particles``).
+    """
+    p = V.count("n_particles", n_particles, minimum=minimum)
+    V.fits_in_memory("n_particles", p * _bytes_per_particle(d), f"an ensemble of {p} particles in {d} dimensions")
+    return p
 
 
 def _next_pow2(n: int, floor: int) -> int:
@@ -76,10 +107,7 @@ def first_exit(key, landscape, dynamics, noise, theta0, outside: Callable, param
         ``k`` steps is outside (``0``: started outside; ``-1``: never), and the step at which a
         particle blew up (``-1``: never). At most one of the two is ``≥ 0`` per particle.
     """
-    max_steps = V.positive_int("max_steps", max_steps)
-    block = V.positive_int("block", block)  # block = 0 never advanced: the early-stopping loop hung
-    if max_steps >= 2**31 - 2 * block:
-        raise ValueError(f"max_steps must be < 2**31 - {2 * block}, got max_steps={max_steps}")
+    max_steps, block = check_steps("max_steps", max_steps, block)
     theta0 = jnp.asarray(theta0)
     p = theta0.shape[0]
     run_dynamics = _engine.with_array_lr(dynamics, theta0.dtype)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validate as V
 from . import _stats
-from ._exit import check_common, check_key, first_exit
+from ._exit import check_common, check_key, check_particles, check_steps, first_exit
 
 __all__ = ["EscapeResult", "escape_time", "mean_first_passage_time", "landscape_functions"]
 
@@ -155,7 +155,7 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
     (Broadie, Glasserman & Kou 1997); otherwise compare two step sizes.
 
     Args:
-        key: ``jax.random.key`` (or an ``int`` seed).
+        key: ``jax.random.key`` (or an ``int`` seed in ``[0, 2**32 - 1]``).
         landscape: an :class:`~sgd_sde.landscapes.AbstractLandscape` (1-D for ``end``).
         dynamics: any :class:`~sgd_sde.dynamics.AbstractDynamics`.
         start: starting point: a scalar (1-D) or a ``(d,)`` vector.
@@ -164,10 +164,10 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
             again to reuse the compiled program).
         radius: exit on leaving the ball of this radius ``> 0`` around ``start``.
         noise: gradient-noise model (default: none).
-        n_particles: ensemble size ``≥ 1``.
-        max_steps: step budget; particles still inside are censored.
+        n_particles: ensemble size in ``[1, 2**31 - 1]`` (and within this machine's memory).
+        max_steps: step budget, ``max_steps + 2·block < 2**31``; particles still inside are censored.
         level: confidence level in ``(0, 1)``.
-        block: steps between early-stopping checks (does not change results).
+        block: steps between early-stopping checks ``≥ 1`` (does not change results).
         divergence_bound: blow-up threshold on ``|θ_i|`` (default ``inf``; non-finite values always count).
 
     Returns:
@@ -177,8 +177,9 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
     Raises:
         ValueError: not exactly one of ``end``/``exited``/``radius``; ``end`` on a landscape with
             ``dim != 1``; ``start == end``; ``start`` of the wrong shape or non-finite;
-            ``radius ≤ 0``; ``n_particles``/``max_steps``/``block`` not positive integers; ``level``
-            outside ``(0, 1)``.
+            ``radius ≤ 0``; ``n_particles``/``max_steps``/``block`` not positive integers or too
+            large (int32 counters; an ensemble larger than memory); ``key`` an ``int`` outside
+            ``[0, 2**32 - 1]``; ``level`` outside ``(0, 1)``.
         TypeError: wrong types of ``landscape``, ``dynamics``, ``noise``, ``key`` or ``exited``.
 
     Examples:
@@ -199,8 +200,8 @@ def escape_time(key, landscape, dynamics, start, end=None, *, exited: Callable |
     key = check_key(key)
     noise = check_common(landscape, dynamics, noise)
     x0, outside, params = _region(landscape, start, end, exited, radius)
-    p = V.positive_int("n_particles", n_particles)
-    max_steps = V.positive_int("max_steps", max_steps)
+    p = check_particles(n_particles, x0.size)
+    max_steps, block = check_steps("max_steps", max_steps, block)
     level = V.in_open_interval("level", level, 0.0, 1.0)
     bound = math.inf if np.isposinf(np.asarray(divergence_bound, dtype=float)) else V.positive(
         "divergence_bound", divergence_bound)
@@ -305,7 +306,9 @@ def mean_first_passage_time(potential, temperature, start, end, *, lower=None, g
 
     Raises:
         ValueError: ``start == end``, ``lower`` on the wrong side, a non-positive ``T`` or ``D``, a
-            potential that does not confine beyond ``start`` (with ``lower=None``).
+            potential that does not confine beyond ``start`` at this ``temperature`` (with
+            ``lower=None``), ``V`` overflowing at ``start``/``end``, or a time beyond float64 (a
+            barrier/``temperature`` ratio above ~700); each message names the arguments.
         TypeError: non-callable ``potential``/``temperature``/``grad``.
 
     Examples:
@@ -318,8 +321,6 @@ def mean_first_passage_time(potential, temperature, start, end, *, lower=None, g
         Kramers 1940, "Brownian motion in a field of force and the diffusion model of chemical
         reactions"; Xie, Sato & Sugiyama 2021, "A Diffusion Theory for Deep Learning Dynamics".
     """
-    from scipy.integrate import solve_ivp
-
     from ..landscapes.base import AbstractLandscape
 
     if isinstance(potential, AbstractLandscape):
@@ -331,6 +332,41 @@ def mean_first_passage_time(potential, temperature, start, end, *, lower=None, g
     if x0 == xe:
         raise ValueError(f"end must differ from start, got start=end={x0}")
     rtol = V.in_open_interval("rtol", rtol, 0.0, 1e-3)
+    for name, x in (("start", x0), ("end", xe)):  # a point where V overflows is out of range: say which
+        _at(pot, "potential", x, name)
+    if callable(temperature):
+        diff = _vectorised("temperature", temperature)
+        for name, x in (("start", x0), ("end", xe)):
+            _at(diff, "temperature", x, name)
+    else:
+        V.positive("temperature", temperature)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow inside DOP853 shows up in tau
+            tau = _mfpt(pot, temperature, x0, xe, lower, grad, rtol)
+    except OverflowError as err:  # math.exp(Φ) in the integrand: e^{ΔV/T} beyond float64
+        raise ValueError(f"the mean first-passage time overflows float64 for temperature={temperature}, start={x0}, "
+                         f"end={xe}: e^(Φ) with Φ = ∫V'/D exceeds 1.8e308 on the way (a barrier/temperature ratio "
+                         f"above ~700); raise temperature or move end/start ({err})") from None
+    if not math.isfinite(tau):
+        raise ValueError(f"the mean first-passage time is not finite for temperature={temperature}, start={x0}, "
+                         f"end={xe} (got {tau}); a barrier/temperature ratio above ~700 overflows float64")
+    return tau
+
+
+def _at(fn: Callable[[float], float], fn_name: str, x: float, name: str) -> float:
+    """``fn(x)``; an overflow or a non-finite value names the argument ``x`` came from."""
+    try:
+        return fn(x)
+    except OverflowError:
+        raise ValueError(f"{name}={x:.6g} is out of range: {fn_name}({name}) overflows float64") from None
+    except ValueError as err:
+        raise ValueError(f"{name}={x:.6g} is out of range: {err}") from None
+
+
+def _mfpt(pot, temperature, x0: float, xe: float, lower, grad, rtol: float) -> float:
+    """The quadrature of :func:`mean_first_passage_time` on checked arguments."""
+    from scipy.integrate import solve_ivp
+
     s = 1.0 if xe > x0 else -1.0  # mirror so that escape is to the right
     if callable(temperature):
         diff = _vectorised("temperature", temperature)
@@ -370,7 +406,9 @@ def mean_first_passage_time(potential, temperature, start, end, *, lower=None, g
                 break
             width *= 1.5
         if lo is None:
-            raise ValueError("the potential does not confine beyond start; pass a finite lower=")
+            raise ValueError(f"the potential does not confine beyond start={x0} at temperature={temperature}: "
+                             f"Φ = ∫V'/D stays below {_CUTOFF:g} out to x = {s * (a - width / 1.5):.3g}; pass a "
+                             "finite lower=")
     else:
         lo = s * V.as_float("lower", lower)
         if not lo < a:
@@ -392,10 +430,13 @@ def mean_first_passage_time(potential, temperature, start, end, *, lower=None, g
 
     opts = dict(method="DOP853", rtol=rtol, atol=1e-100)  # tiny but finite: the initial step size squares f/atol
     first = solve_ivp(lambda y, u: rhs(y, u, False), (lo, a), [phi_lo, 0.0], **opts)
+    where = f"temperature={temperature}, start={x0}, end={xe}"
     if not first.success:
-        raise ValueError(f"quadrature failed on [lower, start]: {first.message}")
+        raise ValueError(f"quadrature failed on [lower, start] for {where}: {first.message} (Φ = ∫V'/D too steep "
+                         "to resolve in float64: is temperature tiny?)")
     phi_a, inner_a = float(first.y[0, -1]), float(first.y[1, -1])
     second = solve_ivp(lambda y, u: rhs(y, u, True), (a, b), [phi_a, inner_a, 0.0], **opts)
     if not second.success:
-        raise ValueError(f"quadrature failed on [start, end]: {second.message}")
+        raise ValueError(f"quadrature failed on [start, end] for {where}: {second.message} (Φ = ∫V'/D too steep "
+                         "to resolve in float64: is temperature tiny?)")
     return float(second.y[2, -1])

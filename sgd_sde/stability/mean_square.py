@@ -34,14 +34,48 @@ def exact_factor_1d(lr, curvatures, batch_size, replace: bool = False) -> float:
     A thin adapter over :func:`sgd_sde.theory.mean_square_factor` (the SymPy-derived single
     source of the formula) taking the per-example curvatures of a 1-D interpolating minimum.
 
+    Args:
+        lr: learning rate ``η > 0``.
+        curvatures: ``(N,)`` finite per-example curvatures ``h_i``, ``N ≥ 1``.
+        batch_size: ``B ≥ 1`` (``≤ N`` without replacement).
+        replace: ``bool``: minibatches with replacement (``κ = 1/B``) or without (default).
+
+    Returns:
+        The factor (float); the minimum is mean-square stable iff it is ``≤ 1``.
+
+    Raises:
+        TypeError: non-numeric ``lr``/``curvatures``/``batch_size``, ``replace`` not a ``bool``.
+        ValueError: ``lr ≤ 0``, empty or non-finite ``curvatures``, a bad ``batch_size``, or
+            ``lr`` and ``curvatures`` so large that the factor overflows float64.
+
+    Examples:
+        >>> round(exact_factor_1d(0.1, [0.5, 1, 1, 1.5, 2, 2, 3, 4, 6, 9], 2), 5)
+        0.51867
+
     References:
         Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning: A
         Dynamical Stability Perspective".
     """
     from ..theory import mean_square_factor
 
+    lr = V.positive("lr", lr)
     h = V.finite_array("curvatures", curvatures, ndim=1).astype(np.float64)
-    return float(mean_square_factor(V.positive("lr", lr), h, V.positive_int("batch_size", batch_size), replace=replace))
+    if h.size == 0:
+        raise ValueError("curvatures must hold at least one per-example curvature, got an empty array")
+    batch_size = V.positive_int("batch_size", batch_size)
+    if not isinstance(replace, (bool, np.bool_)):
+        raise TypeError(f"replace must be a bool, got {type(replace).__name__}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = float(mean_square_factor(lr, h, batch_size, replace=bool(replace)))
+    except OverflowError:
+        out = math.inf
+    except ValueError as err:  # the theory's checks name its own argument: say it under ours
+        raise ValueError(str(err).replace("per_example_hessians", "curvatures")) from None
+    if not math.isfinite(out):
+        raise ValueError(f"the factor overflows float64 for lr={lr:.3g} and curvatures up to "
+                         f"{float(np.max(np.abs(h))):.3g}: (lr·curvatures)² must stay below 1.8e308")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,12 +133,12 @@ def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_ste
     ``diverged="exclude"`` drops them from every mean instead (``n_used`` says how many remain).
 
     Args:
-        key: ``jax.random.key`` (or an ``int`` seed).
+        key: ``jax.random.key`` (or an ``int`` seed in ``[0, 2**32 - 1]``).
         landscape, dynamics, noise: core objects (e.g. ``SGD`` with ``ExactMinibatch``).
         minimum: ``θ*`` (checked to be a minimum).
-        n_steps: ``T ≥ 1``.
-        n_particles: ``P ≥ 2``.
-        radius: starting distance ``> 0``.
+        n_steps: ``1 ≤ T ≤ 2**31 − 1`` (and the saved moments within memory).
+        n_particles: ``2 ≤ P ≤ 2**31 − 1`` (and within memory).
+        radius: starting distance ``> 0``, below ``1.8e19`` (float32 squares it).
         level: confidence level in ``(0, 1)``.
         minimum_tol: tolerance of the minimum check.
         diverged: ``"include"`` (default) or ``"exclude"`` diverged particles from the means.
@@ -113,8 +147,10 @@ def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_ste
         A :class:`MeanSquareResult`.
 
     Raises:
-        ValueError: non-positive ``n_steps``/``radius``, ``n_particles < 2``, ``minimum`` not a
-            minimum, ``level`` outside ``(0, 1)``, ``diverged`` not ``"include"``/``"exclude"``.
+        ValueError: non-positive ``n_steps``/``radius``, ``n_particles < 2``, counts beyond int32
+            or memory, ``radius`` beyond float32, ``minimum`` not a minimum, ``level`` outside
+            ``(0, 1)``, ``diverged`` not ``"include"``/``"exclude"``, ``key`` an ``int`` outside
+            ``[0, 2**32 - 1]``.
 
     Examples:
         >>> import jax, jax.numpy as jnp, numpy as np
@@ -148,18 +184,27 @@ def _diverged_policy(diverged) -> str:
     return diverged
 
 
+# float32 runs: ‖θ − θ*‖² must be representable, so distances stay below √(float32 max) ≈ 1.8e19
+_MAX_DISTANCE = math.sqrt(float(np.finfo(np.float32).max))
+
+
 def _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, radius, level, minimum_tol):
     key = check_key(key)
     check_common(landscape, dynamics, noise)
-    n_steps = V.positive_int("n_steps", n_steps)
-    p = V.positive_int("n_particles", n_particles)
-    if p < 2:
-        raise ValueError(f"n_particles must be >= 2, got n_particles={p}")
+    n_steps = V.count("n_steps", n_steps)
+    p = V.count("n_particles", n_particles, minimum=2)
+    d = landscape.dim
+    # host memory: the (p, d) float64 directions and float32 starts; the saved ‖θ_t − θ*‖² per step
+    V.fits_in_memory("n_particles", p * (12 * d + 16), f"{p} starting points in {d} dimensions")
+    V.fits_in_memory("n_steps", (n_steps + 1) * (8 * p + 16), f"the saved second moments of {n_steps} steps × {p} particles")
     r = V.positive("radius", radius)
     level = V.in_open_interval("level", level, 0.0, 1.0)
-    m, _ = check_minimum(landscape, minimum, tol=minimum_tol)
+    m, _ = check_minimum(landscape, minimum, tol=V.positive("minimum_tol", minimum_tol))
+    if not r + float(np.max(np.abs(m))) < _MAX_DISTANCE:
+        raise ValueError(f"radius must be < {_MAX_DISTANCE:.3g} - |minimum| (the runs are float32 and square the "
+                         f"distance), got radius={r:.3g}")
     k_dir, k_run = jax.random.split(key)
-    u = np.asarray(jax.random.normal(k_dir, (p, landscape.dim)), np.float64)
+    u = np.asarray(jax.random.normal(k_dir, (p, d)), np.float64)
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     theta0 = (m[None, :] + r * u).astype(np.float32)
     centre = np.asarray(m, np.float32)
@@ -208,10 +253,14 @@ def stability_map(key, landscape, dynamics, minimum, *, noise=None, lrs, batch_s
     """
     from ..simulate import sweep
 
-    lr_arr = np.asarray([V.positive("lrs", v) for v in np.ravel(np.asarray(lrs, dtype=np.float64))])
-    b_arr = np.asarray([V.positive_int("batch_sizes", int(v)) for v in np.ravel(np.asarray(batch_sizes))])
+    lr_arr = np.asarray([V.positive("lrs", v) for v in np.ravel(V.finite_array("lrs", lrs))], np.float64)
+    b_arr = np.asarray([V.positive_int("batch_sizes", v) for v in np.ravel(np.asarray(batch_sizes, dtype=object))],
+                       np.int64)
     if lr_arr.size == 0 or b_arr.size == 0:
         raise ValueError("lrs and batch_sizes must be non-empty")
+    for name, arr in (("lrs", lr_arr), ("batch_sizes", b_arr)):  # results are matched back by value
+        if np.unique(arr).size != arr.size:
+            raise ValueError(f"{name} must hold distinct values, got {name}={arr.tolist()}")
     policy = _diverged_policy(diverged)
     run_key, theta0, obs, r, level = _prepare(key, landscape, dynamics, noise, minimum, n_steps, n_particles, 1.0,
                                               level, 1e-4)
@@ -237,16 +286,46 @@ def threshold_bracket(lrs, lo, hi) -> tuple[float, float]:
 
     ``nan`` where no such learning rate was tested.
 
+    Args:
+        lrs: ``(n,)`` finite learning rates ``> 0``, ``n ≥ 1`` (any order).
+        lo, hi: ``(n,)`` lower and upper ends of the factor's interval at each ``lr`` (as
+            :func:`stability_map` returns them); ``nan`` (no particle left to measure) and
+            ``±inf`` are allowed and decide nothing.
+
+    Returns:
+        ``(below, above)``.
+
+    Raises:
+        TypeError: non-numeric arrays.
+        ValueError: ``lrs`` empty, non-finite or ``≤ 0``; arrays not 1-D or of different lengths.
+
+    Examples:
+        >>> threshold_bracket([0.1, 0.2, 0.3], [0.5, 0.9, 1.1], [0.7, 1.05, 1.3])
+        (0.1, 0.3)
+
     References:
         Wu, Ma & E 2018, "How SGD Selects the Global Minima in Over-parameterized Learning".
     """
-    lrs, lo, hi = (np.asarray(v, np.float64) for v in (lrs, lo, hi))
+    lrs = V.finite_array("lrs", lrs, ndim=1).astype(np.float64)
+    if lrs.size == 0 or np.any(lrs <= 0):
+        raise ValueError(f"lrs must be a non-empty array of learning rates > 0, got lrs={lrs.tolist()}")
+    lo, hi = (_interval_end(name, v, lrs.size) for name, v in (("lo", lo), ("hi", hi)))
     order = np.argsort(lrs)
     lrs, lo, hi = lrs[order], lo[order], hi[order]
     stable = lrs[hi < 1.0]
     below = float(stable.max()) if stable.size else math.nan
     unstable = lrs[(lo > 1.0) & (lrs > (below if stable.size else -math.inf))]
     return below, (float(unstable.min()) if unstable.size else math.nan)
+
+
+def _interval_end(name: str, value, n: int) -> np.ndarray:
+    """A real ``(n,)`` array (NaN and ±inf allowed: an interval end that decides nothing)."""
+    arr = V.concrete(name, value)
+    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have the shape of lrs ({n},), got {name} of shape {arr.shape}")
+    return arr.astype(np.float64)
 
 
 def matched_trace_covariances(hessian, trace: float = 1.0) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from jaxtyping import Array, Float
 from .. import _validate as V
 from ..landscapes.base import AbstractLandscape
 from . import _stats
-from ._exit import check_common, check_key, first_exit_steps
+from ._exit import check_common, check_key, check_particles, check_steps, first_exit_steps
 
 __all__ = ["FiniteDepthWell", "RadiusResult", "stability_radius", "check_minimum", "loglog_slope"]
 
@@ -110,13 +110,26 @@ def check_minimum(landscape, minimum, *, tol: float = 1e-4) -> tuple[np.ndarray,
 
     Computed in float64 (inside ``jax.enable_x64``).
 
+    Args:
+        landscape: an :class:`~sgd_sde.landscapes.AbstractLandscape`.
+        minimum: the candidate ``θ*``, shape ``(landscape.dim,)``.
+        tol: finite tolerance ``> 0``.
+
     Returns:
         ``(minimum, hessian)`` as float64 NumPy arrays.
 
     Raises:
+        TypeError: ``landscape`` is not a landscape; ``tol`` is not a real number.
         ValueError: naming ``minimum`` if it has the wrong shape, is not finite, is not a
-            stationary point or the Hessian there has a negative eigenvalue.
+            stationary point or the Hessian there has a negative eigenvalue; ``tol`` not finite
+            and ``> 0``.
+
+    References:
+        Golmant 2018, "Fine-tuned noise" (the stability radius is defined at a minimum).
     """
+    if not isinstance(landscape, AbstractLandscape):
+        raise TypeError(f"landscape must be an AbstractLandscape, got {type(landscape).__name__}")
+    tol = V.positive("tol", tol)
     m = V.finite_array("minimum", minimum, ndim=1).astype(np.float64)
     if m.shape != (landscape.dim,):
         raise ValueError(f"minimum must have shape ({landscape.dim},) (landscape.dim), got {m.shape}")
@@ -171,6 +184,18 @@ class RadiusResult:
     diverged: str = "counted as having left the basin"
 
 
+_BLOCK = 64  # steps between the early-stopping checks of the first-exit driver
+_DOUBLINGS = 60  # bracketing: r_max, 2·r_max, ..., 2**59·r_max
+
+
+def _float32_radius(name: str, value) -> float:
+    """A radius ``> 0`` that float32 (the simulation's dtype) can hold."""
+    r = V.positive(name, value)
+    if not r < float(np.finfo(np.float32).max):
+        raise ValueError(f"{name} must be < 3.4e38 (the runs are float32), got {name}={r}")
+    return r
+
+
 def _outside_fn(landscape, params, theta):
     kind, centre, radius = params
     ball = jnp.sum((theta - centre) ** 2) >= radius**2
@@ -199,18 +224,19 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     the bisection is stable.
 
     Args:
-        key: ``jax.random.key`` (or an ``int`` seed).
+        key: ``jax.random.key`` (or an ``int`` seed in ``[0, 2**32 - 1]``).
         landscape: an :class:`~sgd_sde.landscapes.AbstractLandscape`.
         dynamics: any :class:`~sgd_sde.dynamics.AbstractDynamics`.
         minimum: ``θ*`` ``(d,)``; checked: ``‖∇L‖ ≤ minimum_tol·(1 + ρ(H))`` and ``H`` PSD.
         noise: any noise model (isotropic, Fisher-/Hessian-shaped, exact minibatch, ...).
-        n_steps: horizon ``T ≥ 1`` (steps).
+        n_steps: horizon ``1 ≤ T < 2**31 − 128`` (steps; the engine's step counter is int32).
         delta: ``δ ∈ (0, 1)``.
         basin: ``None`` (use ``landscape.in_basin``, e.g. :class:`FiniteDepthWell`), a float ``R``
             (the open ball ``‖θ − θ*‖ < R``), or a callable ``theta (d,) -> bool`` (inside).
-        n_particles: particles per radius.
+        n_particles: particles per radius, in ``[1, 2**31 − 1]`` and within this machine's memory.
         direction: ``"sphere"`` (uniform directions) or ``"worst"`` (top eigenvector, both signs).
-        r_max: initial upper bracket (default: ``R`` for a ball basin, else 1, doubled as needed).
+        r_max: initial upper bracket ``> 0`` (default: ``R`` for a ball basin, else 1), doubled up
+            to 60 times as needed.
         n_bisect: bisection steps.
         level: confidence level of the binomial intervals.
         ci_method: ``"wilson"`` or ``"clopper-pearson"``.
@@ -222,7 +248,9 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     Raises:
         ValueError: ``delta`` not in ``(0, 1)``; ``n_bisect > 64``; ``n_steps``, ``n_particles``, ``n_bisect`` not
             positive integers; ``minimum`` not a minimum (gradient not ≈ 0 or Hessian not PSD);
-            a bad ``basin``, ``direction``, ``r_max`` or ``level``.
+            a bad ``basin``, ``direction``, ``r_max`` or ``level``; no radius with
+            ``P(stay) < 1 − δ`` within 60 doublings of ``r_max``; ``key`` an ``int`` outside
+            ``[0, 2**32 - 1]``; ``n_particles`` more than fits in memory.
         TypeError: wrong types of ``landscape``, ``dynamics``, ``noise``, ``key`` or ``basin``.
 
     Examples:
@@ -241,9 +269,9 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     """
     key = check_key(key)
     noise = check_common(landscape, dynamics, noise)
-    n_steps = V.positive_int("n_steps", n_steps)
+    n_steps, _ = check_steps("n_steps", n_steps, _BLOCK)
     delta = V.in_open_interval("delta", delta, 0.0, 1.0)
-    p = V.positive_int("n_particles", n_particles)
+    p = check_particles(n_particles, landscape.dim)
     n_bisect = V.positive_int("n_bisect", n_bisect)
     if n_bisect > 64:  # each step halves the bracket: 64 halvings exhaust float64; more only cost time
         raise ValueError(f"n_bisect must be <= 64 (64 halvings exhaust float64 precision), got n_bisect={n_bisect}")
@@ -252,7 +280,9 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
         raise ValueError(f"ci_method must be 'wilson' or 'clopper-pearson', got ci_method={ci_method!r}")
     if direction not in ("sphere", "worst"):
         raise ValueError(f"direction must be 'sphere' or 'worst', got direction={direction!r}")
-    m, h = check_minimum(landscape, minimum, tol=minimum_tol)
+    if r_max is not None:
+        r_max = _float32_radius("r_max", r_max)
+    m, h = check_minimum(landscape, minimum, tol=V.positive("minimum_tol", minimum_tol))
     dtype = jnp.float32
     centre = jnp.asarray(m, dtype)
 
@@ -265,7 +295,7 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     elif callable(basin):
         outside, params = _outside_callable(basin), ()
     else:
-        ball_radius = V.positive("basin", basin)
+        ball_radius = _float32_radius("basin", basin)
         outside, params = _outside_fn, (jnp.int32(0), centre, jnp.asarray(ball_radius, dtype))
 
     k_dir, k_run = jax.random.split(key)
@@ -278,7 +308,7 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
             steps = first_exit_steps(k_run, landscape, dynamics, noise,
                                      _starts(k_dir, centre, top, jnp.asarray(r, dtype), p, direction == "sphere"),
                                      outside, params,
-                                     max_steps=n_steps)
+                                     max_steps=n_steps, block=_BLOCK)
             cache[r] = int(np.sum(steps < 0))
         return cache[r]
 
@@ -287,15 +317,17 @@ def stability_radius(key, landscape, dynamics, minimum, *, noise=None, n_steps: 
     stable_at_min = ok(0.0)
     lo, hi = 0.0, None
     if stable_at_min:
-        r = V.positive("r_max", r_max) if r_max is not None else (ball_radius if ball_radius is not None else 1.0)
-        for _ in range(60):
+        r0 = r_max if r_max is not None else (ball_radius if ball_radius is not None else 1.0)
+        r = r0
+        for _ in range(_DOUBLINGS):
             if not ok(r):
                 hi = r
                 break
             lo, r = r, 2.0 * r
         if hi is None:
-            raise ValueError("could not bracket the radius: the basin seems unbounded (P(stay) ≥ 1 − δ up to "
-                             f"r = {lo:.3g}); pass a bounded basin")
+            raise ValueError(f"could not bracket the radius: P(stay) ≥ 1 − δ up to r = {lo:.3g}, {_DOUBLINGS} "
+                             f"doublings from r_max={r0:.3g}{'' if r_max is not None else ' (the default)'}; pass a "
+                             "larger r_max, or a bounded basin if this one is unbounded")
         for _ in range(n_bisect):
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if ok(mid) else (lo, mid)
@@ -324,11 +356,19 @@ def loglog_slope(x, y, y_lo=None, y_hi=None, level: float = 0.95) -> tuple[float
     more than their intervals say (and is the plain OLS error without intervals); the interval
     uses Student's t with ``n − 2`` degrees of freedom.
 
+    Args:
+        x, y: ``(n,)`` positive, finite, ``n ≥ 3``.
+        y_lo, y_hi: ``(n,)`` interval of each ``y`` (give both or neither), ``0 ≤ y_lo ≤ y_hi``,
+            ``y_hi > 0``; ``y_lo = 0`` gives the point no weight.
+        level: confidence level in ``(0, 1)`` of the intervals and of the slope's interval.
+
     Returns:
         ``(slope, (lo, hi), intercept)``.
 
     Raises:
-        ValueError: fewer than 3 points, or non-positive values.
+        ValueError: fewer than 3 points, non-positive values, ``level`` outside ``(0, 1)``, only
+            one of ``y_lo``/``y_hi``, or intervals of the wrong length or order.
+        TypeError: non-numeric arrays or ``level``.
 
     References:
         Golmant 2018, "Fine-tuned noise" (the exponent −1 of micro-theorem 1 is what this tests).
@@ -341,10 +381,20 @@ def loglog_slope(x, y, y_lo=None, y_hi=None, level: float = 0.95) -> tuple[float
         raise ValueError(f"x and y must have the same length >= 3, got {x.size} and {y.size}")
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("x and y must be > 0 for a log-log fit")
+    level = V.in_open_interval("level", level, 0.0, 1.0)
+    if (y_lo is None) != (y_hi is None):
+        raise ValueError(f"give both y_lo and y_hi or neither, got only {'y_lo' if y_hi is None else 'y_hi'}")
     lx, ly = np.log(x), np.log(y)
-    if y_lo is not None and y_hi is not None:
+    if y_lo is not None:
+        y_lo = V.finite_array("y_lo", y_lo, ndim=1).astype(np.float64)
+        y_hi = V.finite_array("y_hi", y_hi, ndim=1).astype(np.float64)
+        if y_lo.shape != x.shape or y_hi.shape != x.shape:
+            raise ValueError(f"y_lo and y_hi must have the shape of x {x.shape}, got {y_lo.shape} and {y_hi.shape}")
+        if np.any(y_lo < 0) or np.any(y_hi <= 0) or np.any(y_lo > y_hi):
+            raise ValueError("y_lo and y_hi must satisfy 0 <= y_lo <= y_hi and y_hi > 0")
         z = _stats.z_value(level)
-        sig = (np.log(np.asarray(y_hi, np.float64)) - np.log(np.asarray(y_lo, np.float64))) / (2 * z)
+        with np.errstate(divide="ignore"):  # y_lo = 0: an unbounded interval, weight 0
+            sig = (np.log(y_hi) - np.log(y_lo)) / (2 * z)
         sig = np.maximum(sig, 1e-3)
     else:
         sig = np.ones_like(lx)
