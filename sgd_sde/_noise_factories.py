@@ -91,7 +91,8 @@ def from_per_example_grads(grads, *, replace: bool = True) -> AbstractGaussianNo
         A :class:`LowRank` (``N < d``) or the model :func:`from_covariance` picks.
 
     Raises:
-        ValueError: if ``grads`` is not a finite ``(N, d)`` array with ``N ≥ 2``.
+        ValueError: if ``grads`` is not a finite ``(N, d)`` array with ``N ≥ 2``, or so large that
+            its covariance (or factor) overflows the model's dtype.
         TypeError: if ``replace`` is not a bool.
 
     Examples:
@@ -113,6 +114,11 @@ def from_per_example_grads(grads, *, replace: bool = True) -> AbstractGaussianNo
     n, d = g.shape
     centred = g.astype(np.float64) - g.mean(axis=0, dtype=np.float64)
     n_population = None if replace else n
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = (centred.T / math.sqrt(n)).astype(dtype) if n < d else (centred.T @ centred / n).astype(dtype)
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"grads are too large: their covariance overflows {np.dtype(dtype).name} "
+                         f"(max |grads - mean| = {float(np.max(np.abs(centred))):.3g})")
     if n < d:
-        return LowRank((centred.T / math.sqrt(n)).astype(dtype), n_population=n_population)
-    return from_covariance((centred.T @ centred / n).astype(dtype), n_population=n_population)
+        return LowRank(m, n_population=n_population)
+    return from_covariance(m, n_population=n_population)

@@ -19,9 +19,33 @@ import sys
 __all__ = ["main"]
 
 
+def _out_folder_error(command: str, out) -> int | None:
+    """Refuse, before any work, an ``--out`` folder that cannot be created: print an argparse-style
+    error naming ``--out`` and return exit status 2 (``None`` when the folder is usable)."""
+    from pathlib import Path
+
+    path = Path(out)
+    probe = path
+    while not probe.exists() and probe != probe.parent:  # the nearest existing ancestor
+        probe = probe.parent
+    why = None
+    if probe.exists() and not probe.is_dir():
+        why = f"{str(probe)!r} is not a directory"
+    elif probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        why = f"{str(probe)!r} is not writable"
+    if why is None:
+        return None
+    print(f"sgd-sde {command}: error: argument --out: cannot create the output folder {str(path)!r}: {why}",
+          file=sys.stderr)
+    return 2
+
+
 def _cmd_demo(args) -> int:
     from .figures.demo import demo_figure
 
+    bad = _out_folder_error("demo", args.out)
+    if bad is not None:
+        return bad
     out = demo_figure(args.out, key=args.key, quick=args.quick)
     print(f"wrote {out} (data: {out.with_suffix('')}.npz/.json)")
     return 0
@@ -36,6 +60,9 @@ def _cmd_theory(args) -> int:
 def _cmd_lrbench(args) -> int:
     from .lrbench.benchmark import BenchmarkResult, write_report
 
+    bad = _out_folder_error("lrbench", args.out)
+    if bad is not None:
+        return bad
     paths = write_report(args.out, key=args.key, quick=args.quick, policies=args.policies)
     print(BenchmarkResult.load(paths["bundle"]).summary()[["policy", "final_test_acc_mean", "final_test_acc_std",
                                                             "steps_to_target_mean", "n_reached", "n_diverged", "robbins_monro"]].to_string(index=False))
@@ -46,6 +73,9 @@ def _cmd_lrbench(args) -> int:
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
+    bad = _out_folder_error("reproduce", args.out)
+    if bad is not None:
+        return bad
     try:
         jobs = args.jobs if args.jobs is not None else max(1, min(4, len(os.sched_getaffinity(0))
                                                                    if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
@@ -78,6 +108,9 @@ def _cmd_list(args) -> int:
 def _cmd_figure(args) -> int:
     from .reproduce import run_figure
 
+    bad = _out_folder_error("figure", args.out)
+    if bad is not None:
+        return bad
     try:
         path = run_figure(args.name, args.out, key=args.key, quick=args.quick)
     except ValueError as err:
@@ -145,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    if argv is not None:
+        if isinstance(argv, (str, bytes)) or not isinstance(argv, (list, tuple)):
+            raise TypeError(f"argv must be a list of strings (the command-line words), got {type(argv).__name__}")
+        bad = [a for a in argv if not isinstance(a, str)]
+        if bad:
+            raise TypeError(f"argv must be a list of strings (the command-line words), got {bad[0]!r} "
+                            f"of type {type(bad[0]).__name__}")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "theory":
         # `theory` has its own parser: hand it everything after the sub-command, untouched

@@ -74,6 +74,18 @@ def _sgd_gradient(landscape, noise, theta, key, batch_size):
 
 
 # --------------------------------------------------------------------------- base
+def _batch_size_optional(cls) -> bool:
+    """Whether ``cls`` declares ``batch_size`` with the default ``None`` (no minibatch unless given)."""
+    f = getattr(cls, "__dataclass_fields__", {}).get("batch_size")
+    return f is not None and f.default is None
+
+
+def _default_solver():
+    import diffrax
+
+    return diffrax.Heun()
+
+
 class AbstractDynamics(eqx.Module):
     """Base of all update rules.
 
@@ -99,7 +111,7 @@ class AbstractDynamics(eqx.Module):
 
     def __check_init__(self):
         V.positive("lr", self.lr)
-        if self.batch_size is not None:
+        if self.batch_size is not None or not _batch_size_optional(type(self)):
             V.positive_int("batch_size", self.batch_size)
 
     def time_per_step(self, lr):
@@ -470,7 +482,7 @@ class DiffraxSDE(AbstractDynamics):
 
     lr: float
     batch_size: int
-    solver: object = None
+    solver: object = eqx.field(default_factory=_default_solver)
     substeps: int = 1
     weak: float = 1.0
     strong: float | None = None
@@ -478,6 +490,10 @@ class DiffraxSDE(AbstractDynamics):
 
     def __check_init__(self):
         V.positive_int("substeps", self.substeps)
+        import diffrax
+
+        if not isinstance(self.solver, diffrax.AbstractSolver):
+            raise TypeError(f"solver must be a diffrax solver instance (e.g. diffrax.Heun()), got {self.solver!r}")
 
     def _solver(self):
         import diffrax

@@ -468,9 +468,28 @@ def symmetric_stable(key, alpha: float, shape, dtype=jnp.float32) -> Array:
     r"""Symmetric α-stable variates (Chambers, Mallows & Stuck 1976), scipy's ``levy_stable(α, 0)``
     convention: characteristic function ``exp(−|t|^α)``, so ``α = 2`` gives ``N(0, 2)``.
 
+    Args:
+        key: a JAX PRNG key.
+        alpha: stability index, a finite float in ``(0, 2]``.
+        shape: a tuple (or list) of non-negative ints.
+        dtype: the float dtype of the draws.
+
+    Raises:
+        TypeError: ``alpha`` not a real number, or ``shape`` not a tuple of ints.
+        ValueError: ``alpha`` outside ``(0, 2]``, a negative entry in ``shape``, or a ``shape``
+            larger than this machine's memory.
+
     References:
         Chambers, Mallows & Stuck 1976, "A Method for Simulating Stable Random Variables".
     """
+    alpha = V.as_float("alpha", alpha)
+    if not 0.0 < alpha <= 2.0:
+        raise ValueError(f"alpha must lie in (0, 2], got alpha={alpha}")
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) for n in shape):
+        raise TypeError(f"shape must be a tuple of non-negative ints, got shape={shape!r}")
+    shape = tuple(V.count("shape", n, minimum=0) for n in shape)
+    V.fits_in_memory("shape", 2 * math.prod(shape) * np.dtype(dtype).itemsize, "the draws")
     k1, k2 = jax.random.split(key)
     half_pi = jnp.asarray(np.pi / 2, dtype)
     u = jax.random.uniform(k1, shape, dtype, minval=-half_pi, maxval=half_pi)

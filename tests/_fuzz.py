@@ -390,9 +390,9 @@ def entries() -> list[Entry]:
           lambda: dict(H=np.eye(D), C=np.eye(D), lr=0.1, batch_size=1),
           {"H": "spd", "C": "spd", "lr": "pos", "batch_size": "int", "discrete": "bool"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.discrete_lyapunov", theory.discrete_lyapunov, lambda: dict(A=0.5 * np.eye(D), Q=np.eye(D)),
-          {"A": "sym", "Q": "spd"}),
+          {"A": "sym", "Q": "spd"}, accept=frozenset({"asymmetric", "indefinite"})),  # X = AXAᵀ + Q is solved for any real Q (as scipy's solve_discrete_lyapunov)
         E("theory.eps_opt", theory.eps_opt, lambda: dict(batch_size=4, eps_max=0.1, b_noise=10.0),
-          {"batch_size": "pos", "eps_max": "pos", "b_noise": "pos"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
+          {"batch_size": "pos", "eps_max": "pos", "b_noise": "nonneg"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design; b_noise = 0 (no noise) is valid: eps_opt = eps_max
         E("theory.b_noise", theory.b_noise, lambda: dict(H=np.eye(D), Sigma=np.eye(D), G=np.ones(D)),
           {"H": "spd", "Sigma": "spd", "G": "vec"}),
         E("theory.b_simple", theory.b_simple, lambda: dict(Sigma=np.eye(D), G=np.ones(D)), {"Sigma": "spd", "G": "vec"}),

@@ -21,10 +21,6 @@ ENTRIES = {e.name: e for e in F.entries()}
 # entry point -> the open bug (found by this fuzzer; see docs/reliability.md for the full list)
 KNOWN: dict[str, str] = {
     "networks.MLP": "in_shape with huge entries reaches MLIR (TypeError from get()); in_shape=None: 'NoneType' not iterable",
-    "noise.symmetric_stable": "alpha='abc' / {} and shape=[0.5, 0.5] / object() raise errors that do not name the argument",
-    "theory.mandt_optimal_lr": "batch_size=[3] / n_examples=array raise an unnamed TypeError",
-    "theory.mean_square_threshold": "per_example_hessians=1e300 raises OverflowError; replace=array an unnamed ValueError",
-    "theory.minibatch_covariance": "replace=np.array([True, False]) raises an unnamed ValueError (truth value of an array)",
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _validate as V
 
-__all__ = ["compiled", "positive_values", "vector", "psd_matrix", "batch_factor"]
+__all__ = ["compiled", "positive_values", "integer_values", "flag", "vector", "psd_matrix", "batch_factor"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,6 +42,40 @@ def positive_values(name: str, value, *, allow_zero: bool = False):
     if np.any(bad):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {name}={value!r}")
     return float(arr) if arr.ndim == 0 else arr
+
+
+def integer_values(name: str, value, *, minimum: int = 1, scalar: bool = False):
+    """A count (batch size, data-set size) ``>= minimum``: a whole number (``3`` or ``3.0``), or an array of them.
+
+    Returns a ``float`` for a scalar (the formulas divide by it) or a float64 ``ndarray``.
+
+    Raises:
+        TypeError: not a real number or numeric array (``bool`` is refused).
+        ValueError: non-finite, not whole, below ``minimum`` or above ``2**31 - 1``; an array when
+            ``scalar``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    arr = V.finite_array(name, value)
+    if arr.dtype == bool:
+        raise TypeError(f"{name} must be an integer >= {minimum}, got a boolean array")
+    if scalar and arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar integer >= {minimum}, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if np.any(arr != np.round(arr)):
+        raise ValueError(f"{name} must be a whole number (a count), got {name}={value!r}")
+    if np.any(arr < minimum):
+        raise ValueError(f"{name} must be > {minimum - 1} (an integer >= {minimum}), got {name}={value!r}")
+    if np.any(arr > V.MAX_COUNT):
+        raise ValueError(f"{name} must be an integer <= {V.MAX_COUNT}, got {name}={value!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def flag(name: str, value) -> bool:
+    """A real ``bool`` (``np.bool_`` too); anything else (``0``, ``"yes"``, ``None``, an array) is a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def vector(name: str, value) -> np.ndarray:

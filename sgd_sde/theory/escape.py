@@ -23,11 +23,11 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
+from .. import _validate as V
 from ._check import Check, exact, identity
 from ._numeric import positive_values
 
@@ -44,7 +44,9 @@ _XIE = "Xie, Sato & Sugiyama 2021"
 _CUTOFF = 40.0  # the auto reflecting bound sits where e^{-Φ} is below e^{-40} of its peak
 
 
-def _vectorised(name: str, fn: Callable) -> Callable:
+def _vectorised(name: str, fn: Callable, domain: str = "") -> Callable:
+    """``fn`` evaluated on an array (falling back to one call per point); non-finite values are an
+    error naming ``name`` and, if given, the arguments that set the ``domain`` it was evaluated on."""
     if not callable(fn):
         raise TypeError(f"{name} must be callable x -> float, got {type(fn).__name__}")
 
@@ -56,7 +58,8 @@ def _vectorised(name: str, fn: Callable) -> Callable:
         except Exception:  # a scalar-only callable: fall back to one call per point
             out = np.array([float(fn(float(v))) for v in x.ravel()], dtype=np.float64).reshape(x.shape)
         if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} returned non-finite values on [{x.min():.4g}, {x.max():.4g}]")
+            where = f" (the interval set by {domain})" if domain else ""
+            raise ValueError(f"{name} returned non-finite values on [{x.min():.4g}, {x.max():.4g}]{where}")
         return out
 
     return call
@@ -92,9 +95,10 @@ def kramers_time(barrier, curvature_min, curvature_saddle, temperature):
     """
     dv = positive_values("barrier", barrier)
     ka = positive_values("curvature_min", curvature_min)
-    kb = abs(float(np.asarray(curvature_saddle, dtype=np.float64)))
-    if not kb > 0 or not math.isfinite(kb):
+    kb = np.abs(V.finite_array("curvature_saddle", curvature_saddle).astype(np.float64))
+    if np.any(kb == 0):
         raise ValueError(f"curvature_saddle must be finite and non-zero, got curvature_saddle={curvature_saddle!r}")
+    kb = float(kb) if kb.ndim == 0 else kb
     T = positive_values("temperature", temperature)
     out = 2 * np.pi / np.sqrt(ka * kb) * np.exp(dv / T)
     return float(out) if np.ndim(out) == 0 else out
@@ -139,16 +143,13 @@ def mean_first_passage_time_1d(potential_fn, temperature, start, end, lower=None
     """
     from scipy.integrate import cumulative_simpson, simpson
 
-    from .. import _validate as V
-
-    pot = _vectorised("potential_fn", potential_fn)
+    pot = _vectorised("potential_fn", potential_fn, "start, end and lower")
     x0 = V.as_float("start", start)
     xb = V.as_float("end", end)
     if x0 == xb:
         raise ValueError(f"end must differ from start, got start=end={x0}")
-    n = V.positive_int("n_grid", n_grid)
-    if n < 101:
-        raise ValueError(f"n_grid must be >= 101, got n_grid={n}")
+    n = V.count("n_grid", n_grid, minimum=101)
+    V.fits_in_memory("n_grid", 2 * n * 8 * 8, "quadrature arrays")  # ~8 float64 arrays of 2·n_grid points
     n += 1 - n % 2  # Simpson wants an odd count
     sign = 1.0 if xb > x0 else -1.0  # mirror x -> -x so that escape is always to the right
     if callable(temperature):
@@ -161,7 +162,7 @@ def mean_first_passage_time_1d(potential_fn, temperature, start, end, lower=None
             r = Vp(y) / D(y)
             return cumulative_simpson(r, x=y, initial=0.0)
     else:
-        T = positive_values("temperature", temperature)
+        T = V.positive("temperature", temperature)  # a scalar: an array would not broadcast over the grid
         D = lambda y: np.full_like(y, T)  # noqa: E731
 
         def phi_on(y):
@@ -178,7 +179,8 @@ def mean_first_passage_time_1d(potential_fn, temperature, start, end, lower=None
                 break
             width *= 2.0
         else:
-            raise ValueError("the potential does not confine on the far side of start; pass a finite lower=")
+            raise ValueError("the potential does not confine on the far side of start at this temperature "
+                             f"(Phi = V/D must rise by {_CUTOFF:g} there); pass a finite lower=")
     else:
         lo = sign * V.as_float("lower", lower)
         if not lo < a0:

@@ -37,7 +37,7 @@ import functools
 import numpy as np
 
 from ._check import Check, exact, identity
-from ._numeric import compiled, positive_values, psd_matrix
+from ._numeric import compiled, integer_values, positive_values, psd_matrix
 
 __all__ = ["temperature", "isotropic_temperature", "probability_current", "scaled_lr"]
 
@@ -98,8 +98,8 @@ def temperature(lr, batch_size, n_examples, momentum: float = 0.0):
         Rate, Increase the Batch Size", eq. (2)–(3).
     """
     eps = positive_values("lr", lr)
-    B = positive_values("batch_size", batch_size)
-    N = positive_values("n_examples", n_examples)
+    B = integer_values("batch_size", batch_size)
+    N = integer_values("n_examples", n_examples)
     if np.any(np.asarray(B) < 1) or np.any(np.asarray(B) > N):
         raise ValueError(f"batch_size must lie in [1, n_examples={N:g}], got batch_size={batch_size!r}")
     from .. import _validate as V
@@ -211,8 +211,8 @@ def scaled_lr(lr0, batch0, batch, rule: str = "linear"):
         "Train longer, generalize better", eq. (4)–(5).
     """
     lr0 = positive_values("lr0", lr0)
-    b0 = positive_values("batch0", batch0)
-    b = positive_values("batch", batch)
+    b0 = integer_values("batch0", batch0)
+    b = integer_values("batch", batch)
     if rule == "linear":
         return lr0 * b / b0
     if rule == "sqrt":

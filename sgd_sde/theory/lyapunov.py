@@ -43,8 +43,9 @@ import functools
 
 import numpy as np
 
+from .. import _validate as V
 from ._check import Check, exact, identity
-from ._numeric import compiled, positive_values, psd_matrix
+from ._numeric import compiled, flag, integer_values, positive_values, psd_matrix
 
 __all__ = ["stationary_covariance", "least_squares_noise_covariance", "discrete_lyapunov", "mandt_optimal_lr"]
 
@@ -117,6 +118,7 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
             ``lr`` or ``batch_size`` not positive, ``lr ≥ 2/λ_max(H)`` (no stationary law) when
             ``discrete``, or a fixed point that does not converge within ``max_iter`` (the
             state-dependent noise grows faster than the drift contracts: no stationary law).
+        TypeError: ``discrete`` not a ``bool``; ``batch_size`` not a whole number.
 
     Examples:
         >>> import numpy as np
@@ -132,12 +134,13 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
         Mandt, Hoffman & Blei 2017, "Stochastic Gradient Descent as Approximate Bayesian
         Inference", eq. (8)–(9) and Appendix (discrete-time correction).
     """
+    lr = V.positive("lr", lr)
+    B = integer_values("batch_size", batch_size, scalar=True)
+    discrete = flag("discrete", discrete)
     if callable(C):
         return _fixed_point(H, C, lr, batch_size, discrete, tol, max_iter)
     lam, U = _eig_pd(H)
     c = psd_matrix("C", C, lam.size)
-    lr = positive_values("lr", lr)
-    B = positive_values("batch_size", batch_size)
     if discrete and not lr * lam[-1] < 2:
         raise ValueError(
             f"lr must be < 2/lambda_max(H) = {2 / lam[-1]:.6g} for SGD to have a stationary covariance, got lr={lr}"
@@ -150,8 +153,6 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
 
 
 def _fixed_point(H, C_of, lr, batch_size, discrete, tol, max_iter):
-    from .. import _validate as V
-
     tol = positive_values("tol", tol)
     max_iter = V.positive_int("max_iter", max_iter)
     d = psd_matrix("H", H).shape[0]
@@ -299,8 +300,8 @@ def mandt_optimal_lr(n_examples, batch_size, noise_cov) -> float:
         Mandt, Hoffman & Blei 2017, "Stochastic Gradient Descent as Approximate Bayesian
         Inference", Theorem 1 (eq. 15).
     """
-    N = positive_values("n_examples", n_examples)
-    S = positive_values("batch_size", batch_size)
+    N = integer_values("n_examples", n_examples, scalar=True)
+    S = integer_values("batch_size", batch_size, scalar=True)
     bb = psd_matrix("noise_cov", noise_cov)
     tr = float(np.trace(bb))
     if not tr > 0:

@@ -113,6 +113,15 @@ def _invariants(G, H, Sigma=None):
     return out
 
 
+def _ndim(x) -> int:
+    """``np.ndim``, or -1 for what NumPy cannot make an array of (a ragged list): the argument
+    check that follows then names it."""
+    try:
+        return np.ndim(x)
+    except ValueError:
+        return -1
+
+
 def _require_curvature(inv) -> None:
     if not inv["gHg"] > 0:
         raise ValueError(
@@ -158,7 +167,7 @@ def expected_loss_after_step(batch_size, lr, G, H, Sigma, loss: float = 0.0):
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.5)–(2.6).
     """
-    if np.ndim(G) == 2:  # old order (lr, G, H, Sigma, batch_size): a matrix sits where G belongs
+    if _ndim(G) == 2:  # old order (lr, G, H, Sigma, batch_size): a matrix sits where G belongs
         _deprecated_order("expected_loss_after_step", "lr, G, H, Sigma, batch_size", "batch_size, lr, G, H, Sigma")
         batch_size, lr, G, H, Sigma = Sigma, batch_size, lr, G, H
     inv = _invariants(G, H, Sigma)
@@ -237,6 +246,7 @@ def b_noise(G, H, Sigma) -> float:
 
     Raises:
         ValueError: non-PSD ``H`` or ``Sigma``, shape mismatch, or ``GᵀHG = 0``.
+        TypeError: a missing (``None``) ``Sigma`` or a non-numeric argument.
 
     Examples:
         >>> import numpy as np
@@ -246,9 +256,11 @@ def b_noise(G, H, Sigma) -> float:
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.8).
     """
-    if np.ndim(G) == 2:  # old order (H, Sigma, G)
+    if _ndim(G) == 2:  # old order (H, Sigma, G)
         _deprecated_order("b_noise", "H, Sigma, G", "G, H, Sigma")
         G, H, Sigma = Sigma, G, H
+    if Sigma is None:
+        raise TypeError("Sigma is required: the per-example gradient covariance, a symmetric PSD (d, d) matrix")
     inv = _invariants(G, H, Sigma)
     _require_curvature(inv)
     return float(compiled("mccandlish", "b_noise")(inv["trHS"], inv["gHg"]))
@@ -277,7 +289,7 @@ def b_simple(G, Sigma) -> float:
     References:
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eq. (2.9).
     """
-    if np.ndim(G) == 2:  # old order (Sigma, G)
+    if _ndim(G) == 2:  # old order (Sigma, G)
         _deprecated_order("b_simple", "Sigma, G", "G, Sigma")
         G, Sigma = Sigma, G
     g = vector("G", G)

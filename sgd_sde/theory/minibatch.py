@@ -29,7 +29,7 @@ from itertools import combinations
 import numpy as np
 
 from ._check import Check, exact, identity
-from ._numeric import compiled
+from ._numeric import compiled, flag
 
 __all__ = ["minibatch_covariance", "batch_variance_factor"]
 
@@ -77,6 +77,7 @@ def batch_variance_factor(batch_size, n_examples, replace: bool) -> float:
 
     B = V.positive_int("batch_size", batch_size)
     N = V.positive_int("n_examples", n_examples)
+    replace = flag("replace", replace)
     if not replace and B > N:
         raise ValueError(f"batch_size must be <= n_examples={N} without replacement, got batch_size={B}")
     if not replace and N == 1:
@@ -97,6 +98,7 @@ def minibatch_covariance(per_example_grads, batch_size, replace: bool) -> np.nda
 
     Raises:
         ValueError: wrong shape, non-finite entries, ``B < 1``, or ``B > N`` without replacement.
+        TypeError: ``replace`` not a ``bool``.
 
     Examples:
         >>> import numpy as np
@@ -110,6 +112,7 @@ def minibatch_covariance(per_example_grads, batch_size, replace: bool) -> np.nda
     """
     from .. import _validate as V
 
+    replace = flag("replace", replace)
     g = V.finite_array("per_example_grads", per_example_grads, ndim=(1, 2)).astype(np.float64)
     if g.ndim == 1:
         g = g[:, None]

@@ -400,6 +400,8 @@ def quadratic_second_moment(lrs, noise_var: float, x0: float) -> np.ndarray:
     from .. import _validate as V
 
     eta = V.finite_array("lrs", lrs, ndim=1).astype(np.float64)
+    if eta.size == 0:
+        raise ValueError("lrs must hold at least one learning rate (one per step), got an empty array")
     if np.any(eta < 0):
         raise ValueError("lrs must be >= 0 (learning rates)")
     var = V.nonnegative("noise_var", noise_var)

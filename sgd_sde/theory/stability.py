@@ -34,7 +34,7 @@ from itertools import combinations
 import numpy as np
 
 from ._check import Check, exact, identity
-from ._numeric import compiled, positive_values, psd_matrix
+from ._numeric import compiled, flag, positive_values, psd_matrix
 
 __all__ = [
     "mean_square_factor",
@@ -70,12 +70,18 @@ def _symbolic() -> dict:
             "ou_loss": lam * sol / 2}
 
 
+_MAX_CURVATURE = 1e150  # squared (and multiplied by lr²·N) in the second moment: beyond this it overflows
+
+
 def _hessians(per_example_hessians):
     from .. import _validate as V
 
     h = V.finite_array("per_example_hessians", per_example_hessians, ndim=(1, 3)).astype(np.float64)
     if h.shape[0] < 1:
         raise ValueError("per_example_hessians must hold at least one example")
+    if h.size and float(np.abs(h).max()) > _MAX_CURVATURE:
+        raise ValueError(f"per_example_hessians must have entries of magnitude <= {_MAX_CURVATURE:g} "
+                         f"(their squares enter the second moment and would overflow float64), got {float(np.abs(h).max()):.3g}")
     if h.ndim == 3:
         n, d, d2 = h.shape
         if d != d2 or d == 0:
@@ -90,6 +96,7 @@ def _hessians(per_example_hessians):
 def _kappa(batch_size, n, replace):
     from .minibatch import batch_variance_factor
 
+    replace = flag("replace", replace)
     if not replace and n == 1:
         return 0.0
     return batch_variance_factor(batch_size, n, replace)
@@ -184,7 +191,9 @@ def mean_square_threshold(per_example_hessians, batch_size, replace: bool = Fals
         ``η*`` (float).
 
     Raises:
-        ValueError: not 1-D, ``a ≤ 0``, bad ``batch_size``.
+        ValueError: not 1-D, ``a ≤ 0``, bad ``batch_size``, curvatures above ``1e150`` in
+            magnitude (their squares overflow).
+        TypeError: ``replace`` not a ``bool``.
 
     Examples:
         >>> round(mean_square_threshold([0.5, 1, 1, 1.5, 2, 2, 3, 4, 6, 9], 2), 5)
