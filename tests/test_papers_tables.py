@@ -62,3 +62,30 @@ def test_bad_markers_are_refused(tmp_path, copies):
     (papers / "x.md").write_text("<!-- results:zhu:start -->\nno end marker\n")
     with pytest.raises(ValueError, match="unmatched"):
         write_paper_tables(papers, figures)
+
+
+def test_claims_table_of_hoffer_note_is_written_from_four_bundles_and_judged(copies):
+    """The measured column and the verdicts of the claims table in papers/hoffer-2017.md come from
+    the saved data: a moved number in one bundle makes both its own table and the claims table stale,
+    and rewriting turns the verdict with the data (judge, not a constant)."""
+    papers, figures = copies
+    note = papers / "hoffer-2017.md"
+    assert "<!-- results:hoffer_claims:start -->" in note.read_text()
+
+    def block():
+        return note.read_text().split("<!-- results:hoffer_claims:start -->")[1].split("<!-- results:hoffer_claims:end -->")[0]
+
+    def row():
+        return next(line for line in block().splitlines() if line.startswith("| S1 |"))
+
+    assert row().endswith("| supported |")
+    arrays, meta = load_bundle(figures / "diffusion" / "sinai")
+    meta["linearised"]["ci"] = [0.55, 0.75]  # the data moved below the accepted band [0.80, 0.95]
+    save_bundle(figures / "diffusion" / "sinai", arrays, meta)
+    assert sorted(check_paper_tables(papers, figures)) == [f"{note}: hoffer_claims", f"{note}: sinai"]
+    write_paper_tables(papers, figures)
+    assert check_paper_tables(papers, figures) == []
+    assert "95% CI [0.55, 0.75]" in row() and row().endswith("| refuted |")
+    # every source bundle is named under the table
+    for stem in TABLES["hoffer_claims"][0]:
+        assert f"`figures/{stem}.npz`" in block()

@@ -227,7 +227,153 @@ def _hoffer(a, m) -> str:
                                f"{_f(m['window'][1], 4)}]; diverged particles {cfg.get('diverged', 'included')}.")
 
 
-#: table name -> (data stem relative to the figures root, renderer(arrays, metadata) -> markdown)
+# ------------------------------------------------------------ Hoffer et al. 2017 / Bouchaud–Georges claims
+#: σ²E|Xₙ|/(log n)² at n = 2^13, 2^16, 2^19, 2^22: the calibration of the theory anchors (§9, 2000
+#: walkers) that claim S2 of papers/hoffer-2017.md compares with — expected values, not measurements.
+SINAI_CALIBRATION = {1 << 13: 0.44, 1 << 16: 0.49, 1 << 19: 0.53, 1 << 22: 0.553}
+
+
+def _all_of(outcomes) -> str:
+    """One verdict for several checks of one claim: refuted if any is, supported if all are."""
+    outcomes = list(outcomes)
+    return "refuted" if "refuted" in outcomes else "supported" if all(o == "supported" for o in outcomes) else "inconclusive"
+
+
+def _line_slope(x, y) -> float:
+    return float(np.polyfit(np.asarray(x, np.float64), np.asarray(y, np.float64), 1)[0])
+
+
+def _late_exponent(times, d, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:
+    """Slope of log E|X| against log t over the last two octaves of ``times``, with its bootstrap SE
+    over environments (the columns of ``d``; fixed seed, so the table is deterministic)."""
+    keep = times >= times[-1] / 4
+    lt, dk = np.log(times[keep]), np.abs(d[keep])
+    rng = np.random.default_rng(seed)
+    w = dk.shape[1]
+    boots = [_line_slope(lt, np.log(dk[:, rng.integers(0, w, w)].mean(1))) for _ in range(n_boot)]
+    return _line_slope(lt, np.log(dk.mean(1))), float(np.std(boots, ddof=1))
+
+
+def _pow2(n) -> str:
+    return f"2^{int(round(math.log2(n)))}"
+
+
+def _hoffer_claims(bundles) -> str:
+    """The measured column of the claims table of papers/hoffer-2017.md (S1–S3 Sinai 1982 / Kesten
+    1986; B1–B3 Bouchaud & Georges 1990; H1–H3 Hoffer, Hubara & Soudry 2017, "Train longer,
+    generalize better"), each with a verdict from :func:`sgd_sde.verdicts.judge` on the criterion
+    stated in its row."""
+    from ..diffusion.hoffer import HofferResult
+    from ..verdicts import judge
+
+    rows = []
+    # --- Sinai's walk
+    a, m = bundles["diffusion/sinai"]
+    lin, loglog, prof = m["linearised"], m["loglog"], m["profile"]
+    rows.append(["S1", f"a = {_f(lin['estimate'], 3)}, 95% CI {_ci(lin['ci'], 3)}, SE {_f(lin['se'], 2)}, "
+                       f"c = {_f(lin['params']['c'], 3)}, R² = {_f(lin['r2'], 4)} (n ∈ [{_pow2(lin['t_range'][0])}, "
+                       f"{_pow2(lin['t_range'][1])}], {m['n_walkers']} walkers)",
+                 "95% CI of a inside [0.80, 0.95]", judge(lin["estimate"], 0.875, tolerance=0.075, ci=lin["ci"])])
+    steps, d = a["steps"], np.abs(a["positions"]).astype(np.float64)
+    cells, outcomes = [], []
+    for n, ref in SINAI_CALIBRATION.items():
+        hit = np.flatnonzero(steps == n)
+        if hit.size:
+            x = d[hit[0]] / math.log(n) ** 2
+            mean, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+            cells.append(f"{mean:.3f} ± {se:.3f} ({(mean - ref) / se:+.1f} SE)")
+            outcomes.append(judge(mean, ref, tolerance=4 * se))
+    rows.append(["S2", "at " + ", ".join(_pow2(n) for n in SINAI_CALIBRATION) + ": " + ", ".join(cells),
+                 "each within 4 SE of the calibration", _all_of(outcomes)])
+    sq = np.sqrt(d.mean(1))
+    local = [(lo, hi, _line_slope(np.log(steps[(steps >= lo) & (steps <= hi)]), sq[(steps >= lo) & (steps <= hi)]))
+             for lo, hi in ((1 << 8, 1 << 16), tuple(lin["t_range"]))]
+    rows.append(["S3", f"log-log β = {_f(loglog['estimate'], 3)} {_ci(loglog['ci'], 3)}; profile fit β = "
+                       f"{_f(prof['estimate'], 3)} {_ci(prof['ci'], 3)}; local slope of √E|Xₙ| vs log n "
+                       + ", ".join(f"{_f(s, 2)} on [{_pow2(lo)}, {_pow2(hi)}]" for lo, hi, s in local),
+                 "log-log 95% CI above 2 (biased)", judge(loglog["estimate"], 2.0, kind="greater", ci=loglog["ci"])])
+    # --- fractional potentials
+    fm = bundles["diffusion/first_passage"][1]
+    cells, outcomes, r2 = [], [], []
+    for al in (0.5, 1.0, 1.5):
+        f = fm.get(f"beta_{al}")
+        if f is None:
+            continue
+        cells.append(f"α = {al}: β = {_f(f['estimate'], 4)} {_ci(f['ci'], 4)} ({100 * (f['estimate'] * al / 2 - 1):+.1f}% "
+                     f"from 2/α = {_f(2 / al, 4)})")
+        outcomes.append(judge(f["estimate"], 2 / al, tolerance=0.25 * 2 / al, ci=f["ci"]))
+        r2.append(f["r2"])
+    ra, rm = bundles["diffusion/fractional"]
+    sim = [f"α = {al}: {_f(rm[f'loglog_{al}']['estimate'], 3)} {_ci(rm[f'loglog_{al}']['ci'], 3)}"
+           for al in (0.5, 1.0, 1.5) if f"loglog_{al}" in rm]
+    prof_ci = [_ci(rm[f"profile_{al}"]["ci"], 3) for al in (0.5, 1.0, 1.5) if f"profile_{al}" in rm]
+    rows.append(["B1", "(a) exact first passage: " + "; ".join(cells) + f"; R² ≥ {_f(min(r2), 4)}. (b) simulated "
+                       f"walks, log-log on t ∈ [{_f(rm['loglog_0.5']['t_range'][0], 3)}, "
+                       f"{_f(rm['loglog_0.5']['t_range'][1], 3)}]: " + "; ".join(sim)
+                       + "; 3-parameter profile CIs " + ", ".join(prof_ci),
+                 "(a) each 95% CI inside ±25% of 2/α", _all_of(outcomes)])
+    pw = [(al, rm[f"power_{al}"]["r2"]) for al in (0.5, 1.0, 1.5) if f"power_{al}" in rm]
+    rows.append(["B2", "R² of E|X|^(α/2) vs log t: " + ", ".join(f"{_f(r, 3)} (α = {al})" for al, r in pw),
+                 "every R² > 0.98", _all_of(judge(r, 0.98, kind="greater") for _, r in pw)])
+    times = ra["times"]
+    late = [(al, *_late_exponent(times, ra[f"distances_{al}"])) for al in (0.5, 1.0, 1.5) if f"distances_{al}" in ra]
+    rows.append(["B3", "late exponent of E|X| vs t (t ∈ [" + f"{_f(times[-1] / 4, 3)}, {_f(times[-1], 3)}]): "
+                       + ", ".join(f"{e:.3f} ± {se:.3f} (α = {al})" for al, e, se in late),
+                 "3 SE below ½ (free diffusion)",
+                 _all_of(judge(e, 0.5, kind="less", ci=(e - 3 * se, e + 3 * se)) for _, e, se in late)])
+    # --- Hoffer's experiment
+    ha, hm = bundles["diffusion/hoffer"]
+    h = HofferResult(rules=tuple(hm["rules"]), window=tuple(hm["window"]), config=hm["config"],
+                     provenance=hm.get("provenance"), **ha)
+    i, j = np.unravel_index(int(np.argmin(h.r2)), h.r2.shape)
+    md = h.mean_distance()
+    keep = (h.steps >= h.window[0]) & (h.steps <= h.window[1])
+    expo = [_line_slope(np.log(h.steps[keep]), np.log(md[r, b, keep])) for r in range(len(h.rules))
+            for b in range(h.batch_sizes.size)]
+    rows.append(["H1", f"R² ≥ {_f(h.r2.min(), 3)} in all {h.r2.size} runs (lowest: {h.rules[i]} rule, B = "
+                       f"{int(h.batch_sizes[j])}); local exponents of E‖w_t − w_0‖ vs t on the fit window: "
+                       f"{_f(min(expo), 2)}–{_f(max(expo), 2)}",
+                 "every R² > 0.95", judge(float(h.r2.min()), 0.95, kind="greater")])
+    spread = h.spread()
+    boot = h.spread_bootstrap()
+    ls = np.log(np.asarray([spread[r] for r in h.rules]))
+    se = boot.std(0, ddof=1)
+    rix = {r: k for k, r in enumerate(h.rules)}
+    cells = [f"spread {' → '.join(_f(spread[r], 3) + '× (' + r + ')' for r in h.rules)}",
+             "log-spread " + ", ".join(f"{v:.2f} ± {e:.2f}" for v, e in zip(ls, se))]
+    verdict = "—"
+    if "fixed" in rix and "sqrt" in rix:
+        diff = boot[:, rix["fixed"]] - boot[:, rix["sqrt"]]
+        dm, ds = float(ls[rix["fixed"]] - ls[rix["sqrt"]]), float(diff.std(ddof=1))
+        cells.append(f"fixed − √B = {dm:.2f} ± {ds:.2f} (paired, {dm / ds:.1f} SE)")
+        ks = rix["sqrt"]
+        verdict = (f"shrinks: {judge(dm, 0.0, kind='greater', ci=(dm - 2 * ds, dm + 2 * ds))}; equalises: "
+                   f"{judge(float(ls[ks]), 0.0, ci=(float(ls[ks] - 2 * se[ks]), float(ls[ks] + 2 * se[ks])))}")
+    rows.append(["H2", "; ".join(cells) + " (slopes: table above)",
+                 "shrinks: fixed − √B log-spread > 0 at 2 SE; equalises: √B log-spread = 0 within 2 SE", verdict])
+    reg = h.regime_adaptation()
+    cells, verdict = [], "—"
+    for r in ("sqrt", "linear"):
+        if r in rix:
+            k = rix[r]
+            cells.append(f"{r} rule: " + ", ".join(f"{v:.0f}" for v in reg["fixed_epochs"][k]) + " (same epochs) → "
+                         + ", ".join(f"{v:.0f}" for v in reg["matched_updates"][k]) + " (same updates)")
+    if "sqrt" in rix:
+        k = rix["sqrt"]
+        ratio = float(reg["matched_updates"][k, -1] / reg["matched_updates"][k, 0])
+        gain = float(np.min(reg["matched_updates"][k, 1:] / reg["fixed_epochs"][k, 1:]) - 1)
+        cells.append(f"√B, largest/smallest B with the same updates: {ratio:.2f}")
+        verdict = f"more updates help: {judge(gain, 0.0, kind='greater')}; gap closed: {judge(ratio, 1.0, tolerance=0.1)}"
+    rows.append(["H3", "final E‖w_K − w_0‖ over B = " + ", ".join(str(int(b)) for b in h.batch_sizes) + ": "
+                       + "; ".join(cells),
+                 "help: √B distance grows with the updates at every B > B₀; closed: largest/smallest B within 10% of 1",
+                 verdict])
+    return _table(["#", "measured", "criterion", "verdict (judge)"], rows)
+
+
+#: table name -> (data stem relative to the figures root, renderer(arrays, metadata) -> markdown), or
+#: (a tuple of stems, renderer({stem: (arrays, metadata)}) -> markdown) for a table drawn from several
+#: saved bundles
 TABLES: dict[str, tuple[str, Callable]] = {
     "wu_ma_e": ("stability/wu_ma_e", _wu_ma_e),
     "radius": ("stability/radius", _radius),
@@ -237,6 +383,8 @@ TABLES: dict[str, tuple[str, Callable]] = {
     "first_passage": ("diffusion/first_passage", _first_passage),
     "fractional": ("diffusion/fractional", _fractional),
     "hoffer": ("diffusion/hoffer", _hoffer),
+    "hoffer_claims": (("diffusion/sinai", "diffusion/first_passage", "diffusion/fractional", "diffusion/hoffer"),
+                      _hoffer_claims),
 }
 
 
@@ -260,6 +408,10 @@ def render_table(name: str, figures_dir="figures") -> str:
     if name not in TABLES:
         raise ValueError(f"unknown results table {name!r}; known: {sorted(TABLES)}")
     stem, render = TABLES[name]
+    if isinstance(stem, tuple):
+        bundles = {s: load_arrays(Path(figures_dir) / s) for s in stem}
+        return (render(bundles) + "\n\n" + "<br>\n".join(_provenance_line(s, meta) for s, (_, meta) in bundles.items())
+                + "\n")
     arrays, meta = load_arrays(Path(figures_dir) / stem)
     return render(arrays, meta) + "\n\n" + _provenance_line(stem, meta) + "\n"
 
