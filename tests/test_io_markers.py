@@ -57,9 +57,10 @@ def test_every_writer_of_a_generated_block_uses_the_helper():
     import re
 
     root = pathlib.Path(__file__).resolve().parents[1]
-    files = ["sgd_sde/reproduce.py", "sgd_sde/experiments/_sharpness_common.py", "tests/fuzz_report.py",
+    files = ["sgd_sde/reproduce.py", "sgd_sde/experiments/_sharpness_common.py", "sgd_sde/experiments/_common.py",
+             "tests/fuzz_report.py",
              "sgd_sde/figures/tables.py", "benchmarks/_markdown.py"]
     for f in files:
         src = (root / f).read_text()
         assert "replace_between_markers" in src, f
-        assert not re.search(r"\.split\((README_)?(START|END|BEGIN)\b|\.index\((begin|end)\)", src), f
+        assert not re.search(r"\.split\((README_)?(START|END|BEGIN|begin|end)\b|\.index\((begin|end)\)", src), f

@@ -334,19 +334,13 @@ def reproduce(names: Sequence[str], out_dir: str | os.PathLike, *, quick: bool =
             f"Time per run on this machine (wall clock, and CPU time of the process summed over its threads; "
             f"on a shared machine the wall clock includes waiting for the CPU):\n\n| run | wall (s) | CPU (s) |\n"
             f"|---|---|---|\n{timing}\n| total | {sum(s for _, s, _ in times):.1f} | {sum(c for _, _, c in times):.1f} |\n")
-    from ..io import atomic_write_bytes
+    from ..io import atomic_write_bytes, replace_between_markers
 
     if table_file is not None:
         atomic_write_bytes(Path(table_file), text.encode())
-    if doc is not None:
-        page = Path(doc).read_text()
-        begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-        if begin not in page or end not in page:
-            raise ValueError(f"doc {str(doc)!r} has no {begin} ... {end} markers")
-        head, rest = page.split(begin, 1)
-        tail = rest.split(end, 1)[1]
+    if doc is not None:  # a missing or duplicated marker is refused, naming the file
         body = text.split("\n", 2)[2]  # without the title line
-        atomic_write_bytes(Path(doc), f"{head}{begin}\n{body}{end}{tail}".encode())
+        replace_between_markers(doc, ("<!-- results:begin -->", "<!-- results:end -->"), "\n" + body)
     return text
 
 
