@@ -265,7 +265,7 @@ def test_sigkill_during_checkpointing_never_resumes_silently(tmp_path):
                 deadline = time.perf_counter() + 60
                 while _inode(str(ck) + ".npz") == before and w.proc.poll() is None and time.perf_counter() < deadline:
                     time.sleep(0.001)  # the child is inside the loop once it has replaced the file
-                time.sleep(rng.uniform(0.0, 0.9 * loop * (1 - 0.1 * kills)))
+                time.sleep(rng.uniform(0.0, 0.6 * loop * (1 - 0.15 * kills)))  # the rest of the loop shrinks as the chain advances
                 w.kill()
                 rc = w.wait()
                 if rc != -signal.SIGKILL:
