@@ -508,8 +508,11 @@ def sweep(
 
 
 def _entries(name: str, values) -> list:
-    """The entries of a list/array argument, flattened; one numpy cannot read is refused, naming ``name``."""
+    """The entries of a flat list/array argument; a nested, ragged or multi-dimensional one is refused, naming ``name``."""
     try:
-        return list(np.atleast_1d(np.asarray(values, dtype=object)).ravel())
+        arr = np.atleast_1d(np.asarray(values, dtype=object))
     except (ValueError, TypeError) as err:
         raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a flat list (1-d), got shape {arr.shape}")
+    return list(arr)
