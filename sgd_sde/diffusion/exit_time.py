@@ -161,7 +161,8 @@ def first_passage_experiment(key, alpha: float, *, n_environments: int = 200, ha
         ``(S, n_environments)`` values of ``log τ(L)``.
 
     Raises:
-        ValueError: on an argument outside its range.
+        ValueError: on an argument outside its range, or sizes (``n_distances``,
+            ``half_width × batch``, ``n_environments``) whose arrays would not fit in memory.
 
     Examples:
         >>> import jax
@@ -178,18 +179,24 @@ def first_passage_experiment(key, alpha: float, *, n_environments: int = 200, ha
 
     key = check_key(key)
     a = _alpha(alpha)
-    n_env = V.positive_int("n_environments", n_environments)
+    n_env = V.count("n_environments", n_environments)
     if n_env < 2:
         raise ValueError(f"n_environments must be >= 2 (bootstrap units), got {n_env}")
-    k_max = V.positive_int("half_width", half_width)
+    k_max = V.count("half_width", half_width, maximum=(V.MAX_COUNT - 1) // 2)  # 2·half_width + 1 nodes
     if k_max < 8:
         raise ValueError(f"half_width must be >= 8, got half_width={k_max}")
     t = V.positive("temperature", temperature)
     amp, h = V.positive("amplitude", amplitude), V.positive("spacing", spacing)
-    n_d = V.positive_int("n_distances", n_distances)
+    n_d = V.count("n_distances", n_distances)
     if n_d < 3:
         raise ValueError(f"n_distances must be >= 3, got n_distances={n_d}")
     b = V.positive_int("batch", batch)
+    # before anything is allocated: the float64 geomspace of n_distances points (and its rounded
+    # copies), one batch of fBm paths (circulant embedding of 4·half_width nodes: Gaussian draws
+    # and their complex FFT) and the (distances, environments) result
+    V.fits_in_memory("n_distances", 24.0 * n_d, "a grid of distances")
+    V.fits_in_memory("half_width × batch", 256.0 * min(b, n_env) * k_max, "fBm environments")
+    V.fits_in_memory("n_environments", 8.0 * n_env * min(n_d, k_max), "log exit times")
     ks = np.unique(np.round(np.geomspace(1, k_max, n_d)).astype(np.int64))
     out = np.empty((ks.size, n_env))
     starts = range(0, n_env, b)

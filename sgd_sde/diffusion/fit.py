@@ -116,8 +116,14 @@ def _beta_bounds(beta_bounds) -> tuple[float, float]:
     return lo, hi
 
 
+def _n_boot(n_boot, n_units: int, n_points: int) -> int:
+    """``n_boot`` as a count whose replicate arrays (multinomial counts and means) fit in memory."""
+    b = V.count("n_boot", n_boot)
+    V.fits_in_memory("n_boot", 8.0 * b * (2 * n_units + n_points), "bootstrap replicates")
+    return b
+
+
 def _prepare(steps, distances, window, n_boot, confidence):
-    b = V.positive_int("n_boot", n_boot)
     conf = V.in_open_interval("confidence", confidence, 0.0, 1.0)
     t = V.finite_array("steps", steps, ndim=1).astype(np.float64)
     d = V.finite_array("distances", distances, ndim=(1, 2)).astype(np.float64)
@@ -135,6 +141,7 @@ def _prepare(steps, distances, window, n_boot, confidence):
             f"window=({lo:g}, {hi:g}) selects {int(keep.sum())} save points with step >= 2 "
             f"(of {positive.size}); a fit needs at least 3"
         )
+    b = _n_boot(n_boot, d.shape[1], int(keep.sum()))
     return t[keep], d[keep], b, conf
 
 
@@ -381,7 +388,7 @@ def first_passage_exponent(distances, log_times, *, window=None, n_boot: int = 4
         raise ValueError(f"log_times needs at least 2 environments (columns), got {lt.shape[1]}")
     if np.any(L <= 0) or np.any(np.diff(L) <= 0):
         raise ValueError("distances must be positive and strictly increasing")
-    b = V.positive_int("n_boot", n_boot)
+    b = _n_boot(n_boot, lt.shape[1], lt.shape[0])
     conf = V.in_open_interval("confidence", confidence, 0.0, 1.0)
     bounds = _beta_bounds(beta_bounds)
     lo, hi = _window(window, (float(L[-1]) ** 0.2, float(L[-1])), "(L_min, L_max)")

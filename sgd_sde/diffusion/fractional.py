@@ -114,8 +114,9 @@ def potential_diffusion(key, alpha: float, *, n_particles: int = 500, n_steps: i
         ``(steps, times, distances)`` with ``distances`` of shape ``(S, n_particles)``.
 
     Raises:
-        ValueError: on invalid arguments, or if a particle came within 10 % of its tile's edge
-            (increase ``n_grid``).
+        ValueError: on invalid arguments, sizes whose arrays would not fit in memory, or if a
+            particle travelled more than 40 % of its tile's length (the message names ``n_grid``,
+            ``spacing``, ``lr`` and ``n_steps``, which set the tile and the distance travelled).
 
     Examples:
         >>> import jax
@@ -134,8 +135,14 @@ def potential_diffusion(key, alpha: float, *, n_particles: int = 500, n_steps: i
 
     key = _check_key(key)
     a = _alpha(alpha)
-    p = V.positive_int("n_particles", n_particles)
-    n = V.positive_int("n_steps", n_steps)
+    p = V.count("n_particles", n_particles)
+    n = V.count("n_steps", n_steps)
+    g = V.count("n_grid", n_grid, maximum=V.MAX_COUNT - 1)  # an even n_grid is made odd
+    # before any environment is drawn: one fBm path (circulant embedding of ~2·n_grid nodes,
+    # Gaussian draws and a complex FFT) and the (n_particles, n_grid) float64 tiles, built one by
+    # one and then stacked
+    V.fits_in_memory("n_grid", 128.0 * (g + 1), "an fBm path")
+    V.fits_in_memory("n_particles × n_grid", 16.0 * p * (g + 1), "the tiled potentials")
     save = default_save_steps(n) if save_at is None else save_at
     dyn = Langevin(lr=lr, temperature=V.positive("temperature", temperature))
     # tiles put particles at |θ| up to n_particles · L: float32 would round θ to ~L·P·6e-8,
@@ -146,7 +153,10 @@ def potential_diffusion(key, alpha: float, *, n_particles: int = 500, n_steps: i
                         observables=("distance_from_init",), progress=progress, divergence_bound=1e30)
     dist = traj.saved["distance_from_init"]
     if dist.max() > 0.4 * land.tile_length:
+        step = float(np.sqrt(2.0 * dyn.lr * dyn.temperature))
         raise ValueError(
-            f"a particle travelled {dist.max():.4g} > 40% of the tile length {land.tile_length:.4g}; increase n_grid"
+            f"a particle travelled {dist.max():.4g} > 40% of the tile length (n_grid - 1)·spacing = "
+            f"{land.tile_length:.4g} (one Langevin step moves about sqrt(2·lr·temperature) = {step:.4g}); "
+            "increase n_grid or spacing, or decrease lr or n_steps"
         )
     return traj.steps, traj.times, dist

@@ -111,7 +111,9 @@ class HofferResult:
         points and the noise draws), so differences between rules are paired and their spread is
         the right standard error for comparing rules.
         """
-        n_boot = V.positive_int("n_boot", n_boot)
+        n_boot = V.count("n_boot", n_boot)
+        # (n_boot, runs, particles) float64 weights, twice (the einsum and its normalisation)
+        V.fits_in_memory("n_boot", 16.0 * n_boot * self.distances[:, :, 0, :].size, "bootstrap weights")
         lt = np.log(self.steps.astype(np.float64).clip(1))
         keep = (self.steps >= max(self.window[0], 2)) & (self.steps <= self.window[1])
         x = lt[keep] - lt[keep].mean()

@@ -77,9 +77,17 @@ def _advance(x, start, stop, step_key, seeds, salt, threshold):
 
 
 def default_save_steps(n_steps: int, per_octave: int = 4) -> np.ndarray:
-    """Log-spaced save steps ``0, 1, …, n_steps`` with about ``per_octave`` points per doubling."""
-    n = V.positive_int("n_steps", n_steps)
-    k = V.positive_int("per_octave", per_octave)
+    """Log-spaced save steps ``0, 1, …, n_steps`` with about ``per_octave`` points per doubling.
+
+    Raises:
+        ValueError: if ``n_steps`` or ``per_octave`` is not an integer in ``[1, 2³¹ − 1]``, or the
+            grid of ``per_octave · log2(n_steps)`` points would not fit in memory.
+    """
+    n = V.count("n_steps", n_steps)
+    k = V.count("per_octave", per_octave)
+    # the log grid has k·log2(n) + 1 float64 points (then int64 and a boolean mask): refuse a
+    # per_octave whose grid cannot be held before np.arange allocates it
+    V.fits_in_memory("per_octave", 17.0 * (k * math.log2(n) + 1), "a log-spaced grid")
     pts = np.round(np.exp2(np.arange(0, k * math.log2(n) + 1) / k)).astype(np.int64)
     return np.unique(np.concatenate([[0], pts[pts <= n], [n]]))
 
@@ -132,7 +140,7 @@ def sinai_walk(key, n_walkers: int, n_steps: int, save_at=None, sigma: float = 1
         n_walkers: number of walkers ``W ≥ 1`` (one environment each).
         n_steps: number of steps ``n ≥ 1``.
         save_at: steps at which to record positions (integers in ``[0, n_steps]``; 0 and
-            ``n_steps`` are always added). Default: :func:`default_save_steps`, 4 per octave.
+            ``n_steps`` are always added, so ``[]`` records the endpoints only). Default: :func:`default_save_steps`, 4 per octave.
         sigma: ``σ ≥ 0``, the magnitude of the log-ratios (``σ = 0`` is the simple random walk).
         chunk_size: at most this many steps per compiled call (progress granularity only).
         progress: show a tqdm bar (default: when stderr is a terminal).
@@ -141,8 +149,9 @@ def sinai_walk(key, n_walkers: int, n_steps: int, save_at=None, sigma: float = 1
         ``(steps, positions)``: ``steps`` ``(S,)`` int64 and ``positions`` ``(S, W)`` int32.
 
     Raises:
-        ValueError: if ``n_walkers`` or ``n_steps`` is not a positive integer, ``sigma < 0`` or
-            ``save_at`` has entries outside ``[0, n_steps]``.
+        ValueError: if ``n_walkers`` or ``n_steps`` is not an integer in ``[1, 2³¹ − 1]``, the
+            walkers' positions would not fit in memory, ``sigma < 0``, or ``save_at`` has entries
+            outside ``[0, n_steps]``.
         TypeError: on a key that is not a JAX PRNG key.
 
     Examples:
@@ -157,8 +166,8 @@ def sinai_walk(key, n_walkers: int, n_steps: int, save_at=None, sigma: float = 1
         Bouchaud & Georges 1990, "Anomalous diffusion in disordered media".
     """
     key = _check_key(key)
-    w = V.positive_int("n_walkers", n_walkers)
-    n = V.positive_int("n_steps", n_steps)
+    w = V.count("n_walkers", n_walkers)
+    n = V.count("n_steps", n_steps)  # step indices are int32 in the compiled loop
     s = V.nonnegative("sigma", sigma)
     chunk = V.positive_int("chunk_size", chunk_size)
     if save_at is None:
@@ -168,6 +177,8 @@ def sinai_walk(key, n_walkers: int, n_steps: int, save_at=None, sigma: float = 1
         if pts.size and (not np.all(pts == np.round(pts)) or pts.min() < 0 or pts.max() > n):
             raise ValueError(f"save_at entries must be integers in [0, n_steps={n}]")
         steps = np.unique(np.concatenate([[0], pts.astype(np.int64), [n]]))
+    # int32 positions: one row per save step, the walkers' state, and one block of 32-bit uniforms
+    V.fits_in_memory("n_walkers", 4.0 * w * (steps.size + _BLOCK + 2), "positions and uniforms")
     p = 1.0 / (1.0 + math.exp(-s))
     threshold = jnp.uint32(min(int(round(p * 2.0**32)), 2**32 - 1))
     seeds, salt = _env_seeds(key, w)

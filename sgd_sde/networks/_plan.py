@@ -54,8 +54,10 @@ def batch_sizes(batch_schedule: int | Callable, n_steps: int, n_examples: int) -
 
 def steps_for_epochs(batch_schedule, n_epochs: int, n_examples: int) -> int:
     """Number of steps that completes ``n_epochs`` epochs under the batch schedule."""
-    n_epochs = V.positive_int("n_epochs", n_epochs)
+    n_epochs = V.count("n_epochs", n_epochs)
     cap = n_epochs * n_examples + 1
+    if callable(batch_schedule):  # evaluated on every step up to the cap: float64 and int64
+        V.fits_in_memory("n_epochs", 16.0 * cap, "the batch schedule up to n_epochs · n_train steps")
     if not callable(batch_schedule):
         b = batch_sizes(batch_schedule, 1, n_examples)[0]
         return n_epochs * (n_examples // int(b))

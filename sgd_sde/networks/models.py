@@ -11,6 +11,8 @@ per-example ``loss_fn(params, x, y)`` that :mod:`sgd_sde.measure` expects (infer
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -42,19 +44,55 @@ class AbstractModel(eqx.Module):
         return len(self.init_state()) > 0
 
 
+def _sizes(name: str, value) -> tuple[int, ...]:
+    """A positive integer or a flat sequence (tuple, list, 1-D array) of them, each ``<= 2³¹ − 1``.
+
+    Anything else (``None``, a string, a set, a dict, a complex or non-integral number, a nested
+    or 2-D sequence) is refused with an error naming ``name``.
+    """
+    if isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, (np.ndarray, jax.Array)):
+        arr = np.asarray(value)
+        if arr.ndim > 1:
+            raise ValueError(f"{name} must be an integer or a flat sequence of integers, got shape {arr.shape}")
+        items = arr.reshape(-1).tolist()
+    elif isinstance(value, (numbers.Number, np.generic)):
+        items = [value]
+    else:  # None, str, bytes, set (unordered), dict, arbitrary objects
+        raise TypeError(f"{name} must be an integer or a sequence of integers, got {type(value).__name__}")
+    out = []
+    for v in items:
+        if isinstance(v, (float, np.floating)) and not float(v).is_integer():
+            raise TypeError(f"{name} entries must be integers, got {v!r}")
+        out.append(V.count(name, v))
+    return tuple(out)
+
+
 def _features(in_shape) -> int:
-    if isinstance(in_shape, (int, np.integer)):
-        return V.positive_int("in_shape", in_shape)
-    shape = tuple(V.positive_int("in_shape", s) for s in in_shape)
+    shape = _sizes("in_shape", in_shape)
     if not shape:
         raise ValueError("in_shape must be a positive int or a non-empty shape tuple")
-    return int(np.prod(shape))
+    n = math.prod(shape)
+    if n > V.MAX_COUNT:
+        raise ValueError(f"in_shape must have at most {V.MAX_COUNT} elements in all, got in_shape={shape} ({n})")
+    return n
 
 
-def _widths(widths) -> tuple[int, ...]:
-    if isinstance(widths, (int, np.integer)):
-        widths = (widths,)
-    return tuple(V.positive_int("widths", w) for w in widths)
+def _widths(widths, name: str = "widths") -> tuple[int, ...]:
+    return _sizes(name, widths)
+
+
+def _check_parameter_count(n_params: int) -> None:
+    """Refuse an architecture whose parameters cannot be drawn or held (before any allocation).
+
+    The initial weights come from *one* float32 uniform draw of ``n_params`` values (a JAX shape:
+    at most ``2³¹ − 1``), copied to the host and then into per-layer arrays (about 12 bytes each).
+    """
+    what = "in_shape, widths, n_classes (channels)"
+    if n_params > V.MAX_COUNT:
+        raise ValueError(f"{what} give {n_params} parameters, more than {V.MAX_COUNT}; reduce them")
+    V.fits_in_memory(what, 12.0 * n_params, "the initial parameters")
 
 
 class Dense(eqx.Module):
@@ -119,6 +157,12 @@ class MLP(AbstractModel):
         bn_momentum: running-statistics momentum.
         activation: elementwise nonlinearity.
 
+    Raises:
+        TypeError: if ``in_shape``, ``widths`` or ``n_classes`` is not an integer (or, for the
+            first two, a flat sequence of integers).
+        ValueError: on a size outside ``[1, 2³¹ − 1]``, or an architecture whose parameters (one
+            float32 draw) exceed ``2³¹ − 1`` or this machine's memory.
+
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> m = MLP(64, 10, (32,), key=jax.random.key(0))
@@ -137,11 +181,12 @@ class MLP(AbstractModel):
     def __init__(self, in_shape, n_classes: int, widths: Sequence[int] = (128, 128), *, key, batch_norm: bool = False,
                  ghost_batch_size: int | None = None, bn_momentum: float = 0.1, activation: Callable = jax.nn.relu):
         d_in = _features(in_shape)
-        c = V.positive_int("n_classes", n_classes)
+        c = V.count("n_classes", n_classes)
         ws = _widths(widths)
         if ghost_batch_size is not None and not batch_norm:
             raise ValueError("ghost_batch_size requires batch_norm=True")
         sizes = (d_in,) + ws + (c,)
+        _check_parameter_count(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
         self.layers = tuple(Dense(w, b) for w, b in _init_layers(key, [(b, a) for a, b in zip(sizes[:-1], sizes[1:])]))
         self.norms = tuple(BatchNorm(w, ghost_size=ghost_batch_size, momentum=bn_momentum) for w in ws) if batch_norm else ()
         self.activation = activation
@@ -188,11 +233,12 @@ class CNN(AbstractModel):
 
     def __init__(self, in_shape, n_classes: int, channels: Sequence[int] = (16, 32), *, key, batch_norm: bool = False,
                  ghost_batch_size: int | None = None, bn_momentum: float = 0.1):
-        if isinstance(in_shape, (int, np.integer)) or len(in_shape) != 3:
+        shape = _sizes("in_shape", in_shape)
+        if len(shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {in_shape!r}")
-        c, h, w = (V.positive_int("in_shape", s) for s in in_shape)
-        chans = _widths(channels)
-        n_cls = V.positive_int("n_classes", n_classes)
+        c, h, w = shape
+        chans = _widths(channels, "channels")
+        n_cls = V.count("n_classes", n_classes)
         if ghost_batch_size is not None and not batch_norm:
             raise ValueError("ghost_batch_size requires batch_norm=True")
         shapes, cin = [], c
@@ -202,6 +248,7 @@ class CNN(AbstractModel):
             h, w = h // 2, w // 2
         if h < 1 or w < 1:
             raise ValueError(f"in_shape {in_shape} is too small for {len(chans)} pooling stages")
+        _check_parameter_count(sum(math.prod(s) + s[0] for s in shapes) + (cin * h * w + 1) * n_cls)
         params = _init_layers(key, shapes + [(n_cls, cin * h * w)])
         self.convs = tuple(Conv(wt, b) for wt, b in params[:-1])
         self.norms = tuple(BatchNorm(co, ghost_size=ghost_batch_size, momentum=bn_momentum) for co in chans) if batch_norm else ()

@@ -317,7 +317,8 @@ def train(
         TypeError: wrong ``model``/``data``/``key`` types.
         ValueError: a non-positive or non-finite learning rate at any step (naming
             ``lr_schedule`` and the step), a batch size outside ``[1, N_train]`` or not a multiple
-            of the ghost batch size (naming ``batch_schedule``), both or neither run length, bad
+            of the ghost batch size (naming ``batch_schedule``), both run lengths, a run length
+            outside ``[1, 2³¹ − 1]`` steps or whose per-step schedules exceed memory, bad
             intervals, or a checkpoint from a different configuration (naming ``checkpoint``).
 
     Examples:
@@ -342,11 +343,18 @@ def train(
     N = data.n_train
     if n_steps is not None and n_epochs is not None:
         raise ValueError(f"give n_steps or n_epochs, not both (got n_steps={n_steps}, n_epochs={n_epochs})")
+    steps_from = "n_steps"
     if n_steps is None:
         n_steps = steps_for_epochs(batch_schedule, 30 if n_epochs is None else n_epochs, N)
         if n_steps < 1:
             raise ValueError(f"n_epochs gives no complete batch (batch larger than the {N} training examples)")
-    n_steps = V.positive_int("n_steps", n_steps)
+        if n_steps > V.MAX_COUNT:
+            raise ValueError(f"n_epochs={n_epochs} gives {n_steps} steps, more than {V.MAX_COUNT} (the int32 step counter)")
+        steps_from = "n_epochs"
+    n_steps = V.count(steps_from, n_steps)  # int32 step counter
+    # per-step host arrays before they are allocated: learning rates and batch sizes (float64,
+    # then int64), the plan's epoch and offset (int64), the SWA flags
+    V.fits_in_memory(steps_from, 48.0 * n_steps, "per-step schedules")
     sizes = batch_sizes(batch_schedule, n_steps, N)
     ghosts = [nm.ghost_size for nm in getattr(model, "norms", ()) if getattr(nm, "ghost_size", None)]
     for g in ghosts:
