@@ -491,7 +491,8 @@ def entries() -> list[Entry]:
           {"hessian": "spd", "depth": "pos"}, accept=frozenset(['wrong-length', 'wrong-size'])),  # any dimension is valid on its own (checked against a landscape when bound)
         # -- diffusion
         E("diffusion.sinai_walk", diffusion.sinai_walk, lambda: dict(key=_key(), n_walkers=4, n_steps=16),
-          {"key": "key", "n_walkers": "size", "n_steps": "size", "sigma": "pos", "chunk_size": "int", "save_at": "grid?"}, cost=2),
+          {"key": "key", "n_walkers": "size", "n_steps": "size", "sigma": "nonneg", "chunk_size": "int", "save_at": "grid?"}, cost=2,
+          accept=frozenset({"empty"})),  # sigma=0 is the simple random walk; save_at=[] saves steps 0 and n_steps only (both always added)
         E("diffusion.default_save_steps", diffusion.default_save_steps, lambda: dict(n_steps=100),
           {"n_steps": "size", "per_octave": "int"}),
         E("diffusion.log_growth_slope", diffusion.log_growth_slope,
@@ -515,7 +516,7 @@ def entries() -> list[Entry]:
         E("networks.train", networks.train,
           lambda: dict(key=_key(), model=_mlp(), data=_ts_data(), lr_schedule=0.05, batch_schedule=8, n_steps=2, progress=False),
           {"key": "key", "model": "object", "data": "object", "optimizer": "choice", "momentum": "nonneg", "lr_schedule": "pos",
-           "batch_schedule": "int", "n_steps": "size", "weight_decay": "nonneg", "clip_norm": "pos?", "probe_every": "int?",
+           "batch_schedule": "int", "n_steps": "size?", "weight_decay": "nonneg", "clip_norm": "pos?", "probe_every": "int?",
            "divergence_loss": "pos?"}, cost=4),
         E("networks.sweep", networks.sweep,
           lambda: dict(key=_key(), model_fn=_mlp, data=_ts_data(), lrs=[0.05], batch_sizes=[8], n_steps=2),

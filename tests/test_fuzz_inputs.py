@@ -20,7 +20,6 @@ ENTRIES = {e.name: e for e in F.entries()}
 
 # entry point -> the open bug (found by this fuzzer; see docs/reliability.md for the full list)
 KNOWN: dict[str, str] = {
-    "networks.MLP": "in_shape with huge entries reaches MLIR (TypeError from get()); in_shape=None: 'NoneType' not iterable",
 }
 
 
