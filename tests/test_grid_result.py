@@ -237,6 +237,7 @@ def test_simulate_refuses_observables_none():
 @pytest.mark.parametrize("kw, arg", [
     (dict(batch_sizes=[2**70]), "batch_sizes"), (dict(seeds=[2**70]), "seeds"), (dict(seeds=[2**31]), "seeds"),
     (dict(batch_sizes=[[8, 8], [8]]), "batch_sizes"), (dict(seeds=[[0, 1], [2]]), "seeds"),
+    (dict(seeds=np.zeros((2, 2), int)), "seeds"), (dict(lrs=[[0.1, 0.2]]), "lrs"), (dict(batch_sizes=np.full((1, 2, 1), 8)), "batch_sizes"),
     (dict(n_steps=2**31), "n_steps"), (dict(n_steps=2**63), "n_steps"), (dict(record_every=2**63), "record_every"),
 ])
 def test_network_sweep_refuses_bad_sizes_naming_them(kw, arg, net_setup):
