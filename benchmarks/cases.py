@@ -95,32 +95,63 @@ class Work:
     particle_steps: float
     flops: float
     variates: float  # random numbers drawn
+    bytes: float = 0.0  # least memory traffic: the state read and written once per step (+ gathered data)
+    rng: str = "normal"  # what the variates are: "normal" (Gaussian noise) or "uniform" (index sampling)
 
 
 def work(pb: Problem, variant: str, P: int | None = None) -> Work:
+    """Per-run counts of one implementation's algorithm (``variant``): particle-steps, flops,
+    random variates and least bytes moved (float32 state read + written each step: ``8d`` bytes per
+    particle-step; exact minibatch also reads its ``B`` gathered rows of ``X`` and targets)."""
     c = pb.case
     P = c.P if P is None else P
     ps = float(P) * c.S
     d = c.d
+    state = ps * 8 * d
     if c.kind == "minibatch":
         draws = c.N if variant == "topk" else BATCH
-        return Work(ps, ps * 4 * BATCH * d, ps * draws)
+        return Work(ps, ps * 4 * BATCH * d, ps * draws, state + ps * 4 * BATCH * (d + 1), rng="uniform")
     if variant == "lowrank":
-        return Work(ps, ps * (2 * d * d + 2 * c.N * d), ps * c.N)
+        return Work(ps, ps * (2 * d * d + 2 * c.N * d), ps * c.N, state)
     if c.kind == "diag":
-        return Work(ps, ps * (2 * d * d + 2 * d), ps * d)
-    return Work(ps, ps * 4 * d * d, ps * d)
+        return Work(ps, ps * (2 * d * d + 2 * d), ps * d, state)
+    return Work(ps, ps * 4 * d * d, ps * d, state)
+
+
+BOUNDS = ("random numbers", "memory", "matmul")
+
+
+def roofline(wk: Work, ceilings: dict) -> dict:
+    """The least time ``wk`` can take on a machine with the measured ``ceilings``, and which
+    resource sets it: ``max(variates / rng rate, bytes / memory bandwidth, flops / matmul rate)``.
+
+    The three resources are taken to overlap (the classic roofline); on a CPU where one core
+    both draws and multiplies they do not fully, so a fraction of 100% is not reachable there.
+    ``ceilings`` holds ``normals_M_per_s``, ``uniforms_M_per_s``, ``membw_GB_per_s`` and
+    ``matmul_gflops`` (``benchmarks/run.py::measure_ceilings``).
+    """
+    rate = ceilings["normals_M_per_s"] if wk.rng == "normal" else ceilings["uniforms_M_per_s"]
+    seconds = {
+        "random numbers": wk.variates / (rate * 1e6),
+        "memory": wk.bytes / (ceilings["membw_GB_per_s"] * 1e9),
+        "matmul": wk.flops / (ceilings["matmul_gflops"] * 1e9),
+    }
+    bound = max(BOUNDS, key=seconds.__getitem__)
+    return {"bound": bound, "bound_s": seconds[bound], "bound_components_s": seconds}
 
 
 # ------------------------------------------------------------------------------------ builders
 Builder = Callable[[Problem], tuple[Callable[[], object], Work]]
 
 
-def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: float = 1e6) -> Builder:
+def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: float = 1e6,
+                     observables=(), save_at_end: bool = True) -> Builder:
     """``sgd_sde.simulate`` with observables off and a single save at the end (apples to apples).
 
     ``divergence_bound=math.inf`` counts only non-finite values as divergence, checked once per
     block of 32 steps instead of every step (same results for these updates; see simulate).
+    ``observables=None`` and ``save_at_end=False`` give simulate's defaults (the ``"loss"`` and
+    ``"distance_from_init"`` observables at about 100 save points), for the observables A/B.
     """
 
     def build(pb: Problem):
@@ -150,9 +181,14 @@ def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: floa
             wk = work(pb, variant)
         theta0 = jnp.ones((c.P, c.d), jnp.float32)
 
+        kw = dict(progress=False, devices=devices, divergence_bound=divergence_bound)
+        if save_at_end:
+            kw["save_at"] = [c.S]
+        if observables is not None:
+            kw["observables"] = observables
+
         def run():
-            return simulate(key, land, dyn, theta0, noise=noise, n_steps=c.S, save_at=[c.S], observables=(),
-                            progress=False, devices=devices, divergence_bound=divergence_bound).theta
+            return simulate(key, land, dyn, theta0, noise=noise, n_steps=c.S, **kw).theta
 
         return run, wk
 

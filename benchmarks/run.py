@@ -9,8 +9,11 @@ Usage::
 Methodology: one warm-up call (reported as "first call", compile included), then the median of
 ``--repeats`` (≥ 3) timed calls, each ending in ``block_until_ready``. ``simulate`` runs with
 observables off and a single save at the end, so every implementation does the same work.
-Both machine ceilings are measured here: the float32 matmul peak (square ``jnp.dot``) and the
-rate of standard normals drawn with threefry inside a ``lax.scan``. Shared CPUs are noisy
+The machine's ceilings are measured here: the float32 matmul peak (square ``jnp.dot``), the
+rates of standard normals and uniforms drawn with threefry inside a ``lax.scan``, and memory
+bandwidth; every row reports the roofline bound of its algorithm (random numbers, memory or
+matmul; :func:`benchmarks.cases.roofline`) and the fraction of it reached. A separate A/B times
+``simulate``'s default observables against ``observables=()``. Shared CPUs are noisy
 (±20% between runs): compare ratios from one run, not absolute numbers across runs.
 """
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem  # noqa: E402
+from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem, roofline  # noqa: E402
 
 
 def _timeit(fn, repeats: int) -> tuple[float, float]:
@@ -44,7 +47,10 @@ def _timeit(fn, repeats: int) -> tuple[float, float]:
 
 
 def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
-    """Matmul peak (GFLOP/s, float32) and threefry normal rate inside a scan (M normals/s)."""
+    """The machine's rates that bound the cases (the roofline of :func:`benchmarks.cases.roofline`):
+    float32 matmul peak (GFLOP/s, square ``jnp.dot``), threefry normals and uniforms drawn inside a
+    ``lax.scan`` with the engine's ``fold_in(key, t)`` (M/s), and memory bandwidth (GB/s, read +
+    write of a float32 array far larger than the caches, updated in a scan: ``x ← a x + b``)."""
     import jax
     import jax.numpy as jnp
 
@@ -57,15 +63,30 @@ def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
     steps = 200 if gpu else (20 if quick else 100)
     key = jax.random.key(1)
 
-    @jax.jit
-    def draw(c):
-        return jax.lax.scan(lambda c, t: (c + jax.random.normal(jax.random.fold_in(key, t), shape), None), c,
-                            jnp.arange(steps))[0]
+    def rate(draw_fn):
+        @jax.jit
+        def draw(c):
+            return jax.lax.scan(lambda c, t: (c + draw_fn(jax.random.fold_in(key, t), shape), None), c,
+                                jnp.arange(steps))[0]
 
-    c0 = jnp.zeros(shape, jnp.float32)
-    _, t = _timeit(lambda: draw(c0).block_until_ready(), 3)
+        c0 = jnp.zeros(shape, jnp.float32)
+        _, t = _timeit(lambda: draw(c0).block_until_ready(), 3)
+        return shape[0] * shape[1] * steps / t / 1e6
+
+    words = (1 << 26) if gpu else (1 << 23)  # 256 MB / 32 MB of float32, beyond the last-level cache
+    passes = 50 if gpu else (5 if quick else 20)
+
+    @jax.jit
+    def stream(x):
+        return jax.lax.fori_loop(0, passes, lambda i, x: x * 0.999 + 0.001, x)
+
+    x0 = jnp.ones(words, jnp.float32)
+    stream(x0).block_until_ready()
+    t_mem = min(_timeit(lambda: stream(x0).block_until_ready(), 1)[1] for _ in range(3))
     return {"matmul_gflops": 2 * n**3 / best / 1e9, "matmul_n": n,
-            "normals_M_per_s": shape[0] * shape[1] * steps / t / 1e6}
+            "normals_M_per_s": rate(lambda k, sh: jax.random.normal(k, sh)),
+            "uniforms_M_per_s": rate(lambda k, sh: jax.random.uniform(k, sh)),
+            "membw_GB_per_s": 8 * words * passes / t_mem / 1e9}
 
 
 def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -> list[dict]:
@@ -94,9 +115,20 @@ def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -
         }
         row["pct_matmul_peak"] = 100 * row["gflops"] / ceilings["matmul_gflops"]
         row["pct_normal_rate"] = 100 * row["Mvariates_per_s"] / ceilings["normals_M_per_s"]
+        roof = roofline(wk, ceilings)  # this implementation's own algorithm's least time
+        row.update(roofline_bound=roof["bound"], roofline_bound_s=roof["bound_s"],
+                   roofline_components_s=roof["bound_components_s"], pct_of_bound=100 * roof["bound_s"] / t,
+                   variates=wk.variates, bytes=wk.bytes, flops=wk.flops, rng=wk.rng)
         rows.append(row)
         print(f"  {name:48s} {t:8.3f}s  {row['Msteps_per_s']:9.3f} M p-steps/s  {row['gflops']:7.1f} GFLOP/s "
-              f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_normal_rate']:4.0f}% rng)  first {first:.2f}s", flush=True)
+              f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_normal_rate']:4.0f}% rng)  "
+              f"{row['pct_of_bound']:4.0f}% of its {roof['bound']} bound  first {first:.2f}s", flush=True)
+    # the case's bound: the least of its algorithms' bounds (per particle-step, as VBT rows run
+    # fewer particles), and every row's fraction of it
+    best = min(r["roofline_bound_s"] / (r["P"] * r["S"]) for r in rows) if rows else float("nan")
+    for r in rows:
+        r["case_bound"] = min(rows, key=lambda o: o["roofline_bound_s"] / (o["P"] * o["S"]))["roofline_bound"]
+        r["pct_of_case_bound"] = 100 * best * r["P"] * r["S"] / r["median_s"]
     # ratios: sgd_sde against every other implementation of the same variant
     # (the default divergence_bound, and bound=inf: only non-finite values, checked per block)
     for r in rows:
@@ -201,6 +233,41 @@ def sweep_check(quick: bool, repeats: int) -> dict:
     return out
 
 
+def observables_check(quick: bool, repeats: int) -> dict:
+    """A/B of simulate's defaults (``"loss"`` and ``"distance_from_init"`` at about 100 save points)
+    against ``observables=()`` at the same save points, dense d=100 (the case of issue 18).
+
+    The two are timed alternately, ``max(repeats, 5)`` pairs; the result is the median of the
+    per-pair ratios with their min and max (the spread on this machine), so drift between pairs
+    cancels. A ratio of 1.00 means the default observables cost nothing measurable.
+    """
+    import dataclasses
+
+    from benchmarks.cases import sgd_sde_simulate
+
+    case = CASES["dense-d100"]
+    case = case.scaled(8, 10) if quick else case
+    pb = make_problem(case)
+    fns = {}
+    for label, obs in (("defaults", None), ("observables=()", ())):
+        fn, _ = sgd_sde_simulate("dense", observables=obs, save_at_end=False)(pb)
+        fn()  # compile
+        fns[label] = fn
+    times = {label: [] for label in fns}
+    for _ in range(max(repeats, 5)):
+        for label, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - t0)
+    ratios = [a / b for a, b in zip(times["defaults"], times["observables=()"])]
+    out = {"case": dataclasses.asdict(case), "median_s": {k: statistics.median(v) for k, v in times.items()},
+           "times_s": times, "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+           "ratio_max": max(ratios)}
+    print(f"  defaults {out['median_s']['defaults']:.3f}s, observables=() {out['median_s']['observables=()']:.3f}s: "
+          f"time ratio {out['ratio_median']:.3f} (pairs {out['ratio_min']:.3f}..{out['ratio_max']:.3f})", flush=True)
+    return out
+
+
 def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
     """Per-step cost and fixed per-call cost of ``simulate`` and the hand-written ``(d, P)`` scan.
 
@@ -251,14 +318,29 @@ def _versions() -> dict:
 def to_markdown(result: dict) -> str:
     lines = [f"Device: {result['device']}; {result['machine']}", f"Versions: {result['versions']}",
              f"Ceilings: matmul {result['ceilings']['matmul_gflops']:.0f} GFLOP/s (f32, n={result['ceilings']['matmul_n']}), "
-             f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s (threefry in a scan)", ""]
-    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | sgd_sde speed-up | bound=inf speed-up | first call s |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+             f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s, uniforms "
+             f"{result['ceilings']['uniforms_M_per_s']:.0f} M/s (threefry in a scan), memory "
+             f"{result['ceilings']['membw_GB_per_s']:.1f} GB/s (read + write)", "",
+             "Roofline: each implementation's least time is max(variates / rng rate, bytes / memory bandwidth, "
+             "flops / matmul rate) for its own algorithm's counts; \"bound\" names the largest term and \"% of "
+             "bound\" is that time over the measured one. \"% of case bound\" uses the case's least bound "
+             "over all algorithms (e.g. low-rank noise draws N < d normals).", ""]
+    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | "
+                 "bound | % of bound | % of case bound | sgd_sde speed-up | bound=inf speed-up | first call s |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         lines.append(
             f"| {r['case']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['impl']} | {r['median_s']:.3f} | {r['Msteps_per_s']:.3g} | "
             f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_normal_rate']:.0f}% | "
+            f"{r['roofline_bound']} | {r['pct_of_bound']:.0f}% | {r['pct_of_case_bound']:.0f}% | "
             f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r.get('sgd_sde_inf_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
+    if "observables" in result:
+        o = result["observables"]
+        lines += ["", f"Default observables (\"loss\", \"distance_from_init\" at about 100 save points) against "
+                  f"observables=() at the same save points, dense d=100, P={o['case']['P']}, S={o['case']['S']}: "
+                  f"{o['median_s']['defaults']:.3f} s vs {o['median_s']['observables=()']:.3f} s, time ratio "
+                  f"{o['ratio_median']:.3f} (median of {len(o['times_s']['defaults'])} alternating pairs; "
+                  f"{o['ratio_min']:.3f}..{o['ratio_max']:.3f})."]
     if "sweep" in result:
         sw = result["sweep"]
         base = sw["median_s"]["sweep (one program)"]
@@ -291,6 +373,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
     ap.add_argument("--no-sweep", action="store_true", help="skip the (lr) sweep timing")
     ap.add_argument("--no-overhead", action="store_true", help="skip the per-step / per-call cost split")
+    ap.add_argument("--no-observables", action="store_true",
+                    help="skip the A/B of the default observables against observables=()")
+    ap.add_argument("--observables-only", action="store_true", help="run only the observables A/B")
     ap.add_argument("--memory-only", action="store_true", help="run only the peak-RSS check")
     ap.add_argument("--out", type=Path, default=None, help="directory for results.json and results.md")
     args = ap.parse_args(argv)
@@ -306,6 +391,12 @@ def main(argv=None) -> int:
         return 0
     import jax
 
+    if args.observables_only:
+        o = observables_check(args.quick, args.repeats)
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "observables.json").write_text(json.dumps(o, indent=1))
+        return 0
     cases = dict(GPU_CASES, **CASES) if args.device == "gpu" else dict(CASES)
     names = args.cases or list(cases)
     unknown = set(names) - set(cases)
@@ -333,6 +424,9 @@ def main(argv=None) -> int:
     if not args.no_overhead and args.cases is None:
         print("overhead: per-step (S vs 5 S steps) and per-call (one-step call) cost", flush=True)
         res["overhead"] = overhead_check(args.quick, args.repeats, args.device)
+    if not args.no_observables and args.cases is None:
+        print("observables: simulate's defaults against observables=() (dense d=100)", flush=True)
+        res["observables"] = observables_check(args.quick, args.repeats)
     if not args.no_memory and args.device == "cpu":
         res["memory"] = memory_check(args.quick)
     _write(args.out, res)

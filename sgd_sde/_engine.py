@@ -5,7 +5,9 @@
   its SDE and runs at several learning rates can share a path.
 * :func:`run_chunk` / :func:`run_grid_chunk` — a ``lax.scan`` over save intervals with observables
   recorded at each end (simulate; the grid variant vmaps each step over ``(lr, B)`` points). The
-  carry is donated to each compiled call.
+  carry is donated to each compiled call. A save point's observables are evaluated in the same
+  computation as the next step, from the state that step starts from, so the built-in loss shares
+  that step's gradient (``landscape.ensemble_value_and_grad``) instead of costing a second one.
 * :func:`run_until` — steps until at most ``stop_at`` particles are still running, or a step
   budget is spent (first exits: stability radius, escape times).
 
@@ -31,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .observables import ENSEMBLE
 from .sharding import constrain
 
 __all__ = ["Config", "advance", "trace_count", "with_array_lr", "initial_carry", "run_chunk", "run_grid_chunk",
@@ -165,25 +168,40 @@ class _Steps:
         self.pointwise = pointwise
         self.exited = exited
 
-    def block(self, t0, c):
-        """:data:`BLOCK` steps from ``t0``: fast, unless a live particle diverged inside the block,
+    def block(self, t0, c, length: int = BLOCK, peel: bool = False):
+        """``length`` steps from ``t0``: fast, unless a live particle diverged inside the block,
         in which case the block is re-run exactly from its start (same keys, so the same path).
 
         With ``bound = inf`` only non-finite values count, and they are absorbing for an update
         ``θ + Δ``: a particle that went non-finite inside the block is still non-finite at its
-        end, so the fast steps skip the check and the block's end is checked once."""
+        end, so the fast steps skip the check and the block's end is checked once.
+
+        ``peel=True`` takes the block's first fast step out of the loop, into the caller's
+        computation (where :func:`_chunk` evaluates the observables of the same state)."""
         state, diverged, div_step = c
+        first = 1 if peel else 0
         if math.isinf(self.config.bound):
-            fast = jax.lax.fori_loop(0, BLOCK, lambda i, s: self.fast_bare(t0 + i, s), state)
+            fast = self.fast_bare(t0, state) if peel else state
+            fast = jax.lax.fori_loop(first, length, lambda i, s: self.fast_bare(t0 + i, s), fast)
             out = self.out_of_bounds(fast)
         else:
-            fast, out = jax.lax.fori_loop(0, BLOCK, lambda i, cc: self.fast_checked(t0 + i, cc),
-                                          (state, jnp.zeros_like(diverged)))
+            fo = (state, jnp.zeros_like(diverged))
+            fo = self.fast_checked(t0, fo) if peel else fo
+            fast, out = jax.lax.fori_loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
         return jax.lax.cond(
             jnp.any(~diverged & out),
-            lambda: jax.lax.fori_loop(0, BLOCK, lambda i, cc: self.one_step(t0 + i, cc), c),
+            lambda: jax.lax.fori_loop(0, length, lambda i, cc: self.one_step(t0 + i, cc), c),
             lambda: (self.restore(fast, state, diverged), diverged, div_step),
         )
+
+    def run_steps_peeled(self, c, start, n: int):
+        """:meth:`run_steps` for a static ``n ≥ 1`` with step ``start`` in the caller's computation:
+        the first ``min(n, BLOCK)`` steps are one block (a shorter block is as exact as a full
+        one) whose first step is peeled; with an exit criterion that step is exact."""
+        if self.config.exit_fn is not None:
+            return self.run_steps(self.one_step(start, c), start + 1, n - 1)
+        m = min(n, BLOCK)
+        return self.run_steps(self.block(start, c, m, peel=True), start + m, n - m)
 
     def run_steps(self, c, start, n):
         """Steps ``start .. start + n − 1`` (``n`` static or traced). Without an exit criterion:
@@ -197,16 +215,27 @@ class _Steps:
 
 
 def _chunk(landscape, dynamics, noise, config: Config, key, carry, theta0, starts, ends, grid=None):
-    """Run save intervals ``[starts[i], ends[i])`` one after another; observables at each end."""
+    """Run save intervals ``[starts[i], ends[i])`` one after another; observables at each end.
+
+    With a static interval length the observables of save point ``i`` are evaluated at the start
+    of interval ``i + 1``, on the state its first step starts from, and that step is peeled into
+    the same computation (:meth:`_Steps.run_steps_peeled`): what the two share — for ``"loss"``
+    the gradient's product (:meth:`~sgd_sde.landscapes.AbstractLandscape.ensemble_value_and_grad`)
+    — XLA computes once. Only the chunk's last save point is evaluated on its own. With dynamic
+    lengths (padded chunks, uneven ``save_at``, where an interval may have no step) each
+    interval's end is evaluated after it.
+    """
     steps = _Steps(landscape, dynamics, noise, config, key, grid=grid)
+
+    def one_observable(fn, th):
+        if fn in ENSEMBLE:  # a built-in with an ensemble form (the loss from value_and_grad)
+            return ENSEMBLE[fn](landscape, th, theta0)
+        return jax.vmap(lambda a, b: fn(landscape, a, b), in_axes=(1, 1), out_axes=0)(th, theta0)
 
     @steps.pointwise
     def observe_state(state):
         th = state["theta"]
-        rec = {
-            name: jax.vmap(lambda a, b, f=fn: f(landscape, a, b), in_axes=(1, 1), out_axes=0)(th, theta0)
-            for name, fn in config.observables
-        }
+        rec = {name: one_observable(fn, th) for name, fn in config.observables}
         if "solver_failed" in state:  # failure as data (DiffraxSDE): saved like an observable
             rec["solver_failed"] = state["solver_failed"]
         return rec
@@ -214,14 +243,27 @@ def _chunk(landscape, dynamics, noise, config: Config, key, carry, theta0, start
     def observe(c):
         return constrain(observe_state(c[0]), config.sharding)
 
-    def interval(c, se):
-        c = steps.run_steps(c, se[0], se[1] - se[0] if config.length is None else config.length)
-        c = constrain(c, config.sharding)
-        return c, observe(c)
+    def stack(first, rest):
+        return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
 
-    out, rec = jax.lax.scan(interval, carry, (starts, ends))
-    if config.record_initial:
-        rec = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), observe(carry), rec)
+    if config.length is not None:  # record on entry (shared with the peeled first step)
+        def interval(c, se):
+            seen = observe(c)
+            return constrain(steps.run_steps_peeled(c, se[0], config.length), config.sharding), seen
+
+        out, rec = jax.lax.scan(interval, carry, (starts, ends))
+        last = jax.tree_util.tree_map(lambda a: a[None], observe(out))
+        rec = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a if config.record_initial else a[1:], b]),
+                                     rec, last)
+    else:
+        def interval(c, se):
+            c = steps.run_steps(c, se[0], se[1] - se[0])
+            c = constrain(c, config.sharding)
+            return c, observe(c)
+
+        out, rec = jax.lax.scan(interval, carry, (starts, ends))
+        if config.record_initial:
+            rec = stack(observe(carry), rec)
     if grid is not None:  # (saves, grid, ...) -> (grid, saves, ...), as the carry: grid axis first
         rec = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), rec)
     return out, rec

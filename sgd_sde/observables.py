@@ -2,7 +2,9 @@
 
 An observable is ``fn(landscape, theta, theta0) -> array`` for one particle (``theta`` of shape
 ``(d,)``); built-ins are named by string. They are reduced on device inside the scan; only their
-values at save points are kept.
+values at save points are kept. The engine evaluates them on the state the next step starts from,
+in the same compiled computation as that step, so the built-ins ``"loss"`` and ``"grad_norm"``
+share the step's gradient evaluation (:meth:`~sgd_sde.landscapes.AbstractLandscape.ensemble_value_and_grad`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 
-__all__ = ["BUILTIN", "resolve"]
+__all__ = ["BUILTIN", "ENSEMBLE", "resolve"]
 
 
 def _loss(landscape, theta, theta0):
@@ -34,6 +36,12 @@ def _distance_from_minimum(landscape, theta, theta0):
     return jnp.sqrt(jnp.sum((theta - landscape.minimum().astype(theta.dtype)) ** 2))
 
 
+def _ensemble_loss(landscape, theta, theta0):
+    # (d, P) -> (P,): from the landscape's value_and_grad, which shares the gradient's work with
+    # the step that starts from this state (no second gradient-sized matmul for a Quadratic)
+    return landscape.ensemble_value_and_grad(theta)[0]
+
+
 BUILTIN: dict[str, Callable] = {
     "loss": _loss,
     "distance_from_init": _distance_from_init,
@@ -41,6 +49,15 @@ BUILTIN: dict[str, Callable] = {
     "theta": _theta,
     "distance_from_minimum": _distance_from_minimum,
 }
+
+
+def _ensemble_grad_norm(landscape, theta, theta0):
+    return jnp.sqrt(jnp.sum(landscape.ensemble_value_and_grad(theta)[1] ** 2, axis=0))
+
+
+# ensemble forms ``fn(landscape, theta (d, P), theta0 (d, P)) -> (P, ...)`` of built-ins, used by
+# the engine in place of ``vmap`` of the per-particle function (same values to float rounding)
+ENSEMBLE: dict[Callable, Callable] = {_loss: _ensemble_loss, _grad_norm: _ensemble_grad_norm}
 
 
 def resolve(observables, landscape) -> tuple[tuple[str, Callable], ...]:

@@ -61,6 +61,23 @@ class AbstractLandscape(eqx.Module):
         """
         return jax.vmap(self.grad, in_axes=1, out_axes=1)(theta)
 
+    def value_and_grad(self, theta: Float[Array, " d"]) -> tuple[Float[Array, ""], Float[Array, " d"]]:
+        """``(L(θ), ∇L(θ))`` from one evaluation (default: :func:`jax.value_and_grad` of :meth:`loss`)."""
+        return jax.value_and_grad(self.loss)(theta)
+
+    def ensemble_value_and_grad(self, theta: Float[Array, "d P"]) -> tuple[Float[Array, " P"], Float[Array, "d P"]]:
+        """``(L, ∇L)`` of every column of ``theta``, sharing what the two have in common.
+
+        The engine records the ``"loss"`` observable as ``ensemble_value_and_grad(θ)[0]`` at the
+        state a step is about to start from, in the same compiled computation as that step's own
+        :meth:`ensemble_grad`, so XLA computes the shared work once (common-subexpression
+        elimination). The default is ``vmap(loss)`` with :meth:`ensemble_grad` (when only the
+        value is used the gradient is dead code, and the value costs what :meth:`loss` costs);
+        a landscape whose loss is cheap given its gradient overrides it (:class:`Quadratic`:
+        ``½ (θ − θ*)·∇L``, no second matmul).
+        """
+        return jax.vmap(self.loss, in_axes=1)(theta), self.ensemble_grad(theta)
+
     def hvp(self, theta: Float[Array, " d"], v: Float[Array, " d"]) -> Float[Array, " d"]:
         """Hessian-vector product ``∇²L(θ) v`` (forward-over-reverse)."""
         return jax.jvp(self.grad, (theta,), (v,))[1]

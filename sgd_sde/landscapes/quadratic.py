@@ -78,6 +78,16 @@ class Quadratic(AbstractLandscape):
         h = self.hessian_matrix.astype(theta.dtype)
         return h @ theta - self.grad_offset.astype(theta.dtype)[:, None]
 
+    def value_and_grad(self, theta):
+        g = self.grad(theta)
+        return 0.5 * jnp.dot(theta - self.theta_star.astype(theta.dtype), g), g
+
+    def ensemble_value_and_grad(self, theta):
+        # ½ (θ − θ*)·(Hθ − Hθ*): the value reuses the gradient's product Hθ (the same expression
+        # as ensemble_grad, so a step's gradient and the recorded loss share one matmul)
+        g = self.ensemble_grad(theta)
+        return 0.5 * jnp.sum((theta - self.theta_star.astype(theta.dtype)[:, None]) * g, axis=0), g
+
     def hvp(self, theta, v):
         return self.hessian_matrix.astype(theta.dtype) @ v
 
