@@ -502,7 +502,8 @@ def sweep(
             runs = _drive(key, landscape, dyn, theta0, grid=(lr_list, None), grid_keys=ids, **kw)
             out.update({(lr, b): t for lr, t in zip(lr_list, runs)})
         return SimulationGrid.from_points(lr_list, bs_list, [out[g] for g in grid], keys)
-    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], [g[1] for g in grid]),
+    exact = bs_list == [None]  # no minibatch (e.g. Langevin, or exact gradients): only lr varies
+    runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], None if exact else [g[1] for g in grid]),
                   grid_keys=list(range(len(grid))) if independent else None, **kw)
     return SimulationGrid.from_points(lr_list, bs_list, runs, keys)
 

@@ -245,3 +245,24 @@ def test_network_sweep_refuses_bad_sizes_naming_them(kw, arg, net_setup):
     base = dict(lrs=[0.05], batch_sizes=[8], n_steps=2)
     with pytest.raises((ValueError, TypeError), match=arg):
         net_sweep(jax.random.key(0), mf, data, **{**base, **kw})
+
+
+def test_a_grid_without_minibatches_runs_and_round_trips(tmp_path):
+    """Langevin has no batch size (batch_size=None): the grid is over lr only (this raised a
+    TypeError in the grid driver before), and None survives to_pandas and save/load."""
+    from sgd_sde.dynamics import Langevin
+
+    g = sweep(jax.random.key(0), Quadratic(np.eye(2, dtype=np.float32)), Langevin(0.1, temperature=0.1), jnp.ones(2),
+              lrs=[0.1, 0.2], n_steps=5, n_particles=2, observables=("loss",))
+    assert list(g) == [(0.1, None), (0.2, None)]
+    assert g.to_pandas().batch_size.tolist() == [None] * (2 * len(g[(0.1, None)].steps) * 2)
+    assert GridResult.load(g.save(tmp_path / "langevin")) == g
+
+
+def test_a_sweep_result_saved_before_grids_had_one_type_still_loads(net_grid, tmp_path):
+    """The earlier SweepResult.save wrote the configuration beside "kind" (no "metadata" entry)."""
+    from sgd_sde.io import save_bundle
+
+    path = save_bundle(tmp_path / "old", net_grid._arrays(), {"kind": "sgd_sde.networks.SweepResult", **net_grid.metadata})
+    back = SweepResult.load(path)
+    assert back == net_grid and back.keys_mode == "common"
