@@ -47,7 +47,7 @@ import numpy as np
 from .io import arrays_equal, jsonable, load_bundle, save_bundle
 from .trajectory import Trajectory
 
-__all__ = ["GridResult", "SimulationGrid", "KEYS_MODES"]
+__all__ = ["GridResult", "SimulationGrid", "KEYS_MODES", "check_keys_mode"]
 
 #: The allowed values of ``keys_mode`` (and of the ``keys`` argument of the sweeps).
 KEYS_MODES = ("common", "independent")
