@@ -388,7 +388,7 @@ def entries() -> list[Entry]:
           {"lr": "pos", "batch_size": "int", "n_examples": "int", "momentum": "nonneg"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
         E("theory.stationary_covariance", theory.stationary_covariance,
           lambda: dict(H=np.eye(D), C=np.eye(D), lr=0.1, batch_size=1),
-          {"H": "spd", "C": "spd", "lr": "pos", "batch_size": "int", "discrete": "bool"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design
+          {"H": "spd", "C": "spd", "lr": "pos", "batch_size": "pos", "discrete": "bool"}, accept=frozenset(['array-2', 'array-int', 'list-1', 'list-int'])),  # vectorised over array arguments by design; batch_size is real (an effective B(N-1)/(N-B) is valid)
         E("theory.discrete_lyapunov", theory.discrete_lyapunov, lambda: dict(A=0.5 * np.eye(D), Q=np.eye(D)),
           {"A": "sym", "Q": "spd"}, accept=frozenset({"asymmetric", "indefinite"})),  # X = AXAᵀ + Q is solved for any real Q (as scipy's solve_discrete_lyapunov)
         E("theory.eps_opt", theory.eps_opt, lambda: dict(batch_size=4, eps_max=0.1, b_noise=10.0),

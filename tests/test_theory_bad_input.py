@@ -47,7 +47,7 @@ RAGGED = [[1.0], [1.0, 2.0]]
     (lambda: T.batch_variance_factor(2, 4, replace="no"), TypeError, "replace must be a bool"),
     # counts are whole numbers; scalar-only arguments refuse arrays
     (lambda: T.stationary_covariance(np.eye(2), np.eye(2), np.array([0.1, 0.2]), 1), ValueError, "lr must be a scalar"),
-    (lambda: T.stationary_covariance(np.eye(2), np.eye(2), 0.1, 2.5), ValueError, "batch_size must be a whole number"),
+    (lambda: T.stationary_covariance(np.eye(2), np.eye(2), 0.1, -2.5), ValueError, "batch_size must be > 0"),
     (lambda: T.mandt_optimal_lr(100, np.array([3, 4]), np.eye(2)), ValueError, "batch_size must be a scalar"),
     (lambda: T.mandt_optimal_lr([100], 10, np.eye(2)), ValueError, "n_examples must be a scalar"),
     (lambda: T.mandt_optimal_lr(100, 2.5, np.eye(2)), ValueError, "batch_size must be a whole number"),
@@ -85,3 +85,10 @@ def test_valid_neighbours_still_work():
     assert T.eps_opt(4, 0.1, 0) == pytest.approx(0.1)  # B_noise = 0 (no noise): eps_opt = eps_max
     np.testing.assert_allclose(T.quadratic_second_moment([0.5], 1.0, 2.0), [4.0, 1.25])
     np.testing.assert_allclose(T.stationary_covariance(np.eye(1), lambda S: 1 + S, 0.1, 1), [[0.1 / 1.8]])
+
+
+def test_stationary_covariance_takes_a_real_effective_batch_size():
+    """An effective batch size B(N−1)/(N−B) (sampling without replacement) is a real number: the
+    noise enters as C/B, so B = 2.5 equals C/2.5 at B = 1."""
+    H, C = np.diag([1.0, 3.0]), np.array([[1.0, 0.2], [0.2, 0.5]])
+    np.testing.assert_allclose(T.stationary_covariance(H, C, 0.1, 2.5), T.stationary_covariance(H, C / 2.5, 0.1, 1), rtol=1e-12)

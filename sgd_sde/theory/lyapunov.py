@@ -105,7 +105,8 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
         C: per-example gradient-noise covariance, symmetric PSD ``(d, d)``, or a callable
             ``S -> (d, d)`` PSD matrix (state-dependent noise).
         lr: learning rate ``η > 0``; for ``discrete=True`` also ``η < 2/λ_max(H)``.
-        batch_size: ``B > 0``.
+        batch_size: ``B > 0``, real: the noise enters as ``C/B``, so an effective batch size such as
+            ``B(N−1)/(N−B)`` (sampling without replacement from ``N`` examples) is valid.
         discrete: exact discrete-time covariance (default) or the continuous-time one.
         tol, max_iter: fixed-point tolerance (relative, Frobenius) and iteration cap (callable
             ``C`` only).
@@ -118,7 +119,7 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
             ``lr`` or ``batch_size`` not positive, ``lr ≥ 2/λ_max(H)`` (no stationary law) when
             ``discrete``, or a fixed point that does not converge within ``max_iter`` (the
             state-dependent noise grows faster than the drift contracts: no stationary law).
-        TypeError: ``discrete`` not a ``bool``; ``batch_size`` not a whole number.
+        TypeError: ``discrete`` not a ``bool``; ``batch_size`` not a real number.
 
     Examples:
         >>> import numpy as np
@@ -135,7 +136,7 @@ def stationary_covariance(H, C, lr, batch_size, discrete: bool = True, *, tol: f
         Inference", eq. (8)–(9) and Appendix (discrete-time correction).
     """
     lr = V.positive("lr", lr)
-    B = integer_values("batch_size", batch_size, scalar=True)
+    B = V.positive("batch_size", batch_size)
     discrete = flag("discrete", discrete)
     if callable(C):
         return _fixed_point(H, C, lr, batch_size, discrete, tol, max_iter)
