@@ -26,7 +26,7 @@ def test_simulated_optimal_step_matches_eps_opt(batch_size):
     Sigma = a @ a.T / d
     theta = rng.normal(size=d)
     G = H @ theta
-    eps_star = theory.eps_opt(batch_size, theory.eps_max(G, H), theory.b_noise(H, Sigma, G))
+    eps_star = theory.eps_opt(batch_size, theory.eps_max(G, H), theory.b_noise(G, H, Sigma))
 
     # Common random numbers: every run draws the same minibatch noise ξ (step 0 of the same key),
     # so each particle's loss after the step is an exact quadratic in ε,
@@ -47,5 +47,5 @@ def test_simulated_optimal_step_matches_eps_opt(batch_size):
     se = np.sqrt(np.var(a_p - eps_hat * b_p) / P) / b_p.mean()
     assert abs(eps_hat - eps_star) < 4 * se, (eps_hat, eps_star, se)
     # and the optimum moves with B as 1/(1 + B_noise/B): check the two limits' ordering
-    assert theory.eps_opt(10**9, theory.eps_max(G, H), theory.b_noise(H, Sigma, G)) == pytest.approx(
+    assert theory.eps_opt(10**9, theory.eps_max(G, H), theory.b_noise(G, H, Sigma)) == pytest.approx(
         theory.eps_max(G, H), rel=1e-6)

@@ -41,39 +41,39 @@ def test_array_functions_match_sympy_source_on_random_problems(seed, B, lr):
     ref = lambda name: float(e[name].evalf(subs=subs))  # noqa: E731
     assert theory.eps_max(G, H) == pytest.approx(ref("eps_max"), rel=1e-10)
     assert theory.delta_l_max(G, H) == pytest.approx(ref("delta_l_max"), rel=1e-10)
-    assert theory.b_noise(H, Sigma, G) == pytest.approx(ref("b_noise"), rel=1e-10)
-    assert theory.b_simple(Sigma, G) == pytest.approx(ref("b_simple"), rel=1e-10)
-    assert theory.expected_loss_after_step(lr, G, H, Sigma, B, loss=0.5) == pytest.approx(
+    assert theory.b_noise(G, H, Sigma) == pytest.approx(ref("b_noise"), rel=1e-10)
+    assert theory.b_simple(G, Sigma) == pytest.approx(ref("b_simple"), rel=1e-10)
+    assert theory.expected_loss_after_step(B, lr, G, H, Sigma, loss=0.5) == pytest.approx(
         ref("expected_loss"), rel=1e-10, abs=1e-10 * (1 + lr**2 * float(G @ H @ G)))
 
 
 @given(seed=st.integers(0, 2**32 - 1), B=st.floats(0.5, 500))
 def test_eps_opt_is_the_brute_force_minimiser_of_the_expected_loss(seed, B):
     G, H, Sigma = random_problem(np.random.default_rng(seed))
-    em, bn = theory.eps_max(G, H), theory.b_noise(H, Sigma, G)
+    em, bn = theory.eps_max(G, H), theory.b_noise(G, H, Sigma)
     star = theory.eps_opt(B, em, bn)
     # independent check: minimise the second-order expected loss over a fine ε grid, then refine
     from scipy.optimize import minimize_scalar
 
     grid = np.linspace(0, 2 * em, 4001)
-    vals = theory.expected_loss_after_step(grid, G, H, Sigma, B, loss=1.0)
+    vals = theory.expected_loss_after_step(B, grid, G, H, Sigma, loss=1.0)
     lo = grid[max(np.argmin(vals) - 1, 0)]
-    res = minimize_scalar(lambda x: float(theory.expected_loss_after_step(x, G, H, Sigma, B)),
+    res = minimize_scalar(lambda x: float(theory.expected_loss_after_step(B, x, G, H, Sigma)),
                           bounds=(lo, lo + 2 * (grid[1] - grid[0])), method="bounded", options={"xatol": 1e-12 * em})
     assert res.x == pytest.approx(star, rel=1e-6)
     dl = theory.delta_l_opt(B, theory.delta_l_max(G, H), bn)
-    assert 1.0 - float(theory.expected_loss_after_step(star, G, H, Sigma, B, loss=1.0)) == pytest.approx(dl, rel=1e-10)
+    assert 1.0 - float(theory.expected_loss_after_step(B, star, G, H, Sigma, loss=1.0)) == pytest.approx(dl, rel=1e-10)
     # a step beyond 2 ε_opt increases the expected loss; just below it decreases it
-    assert theory.expected_loss_after_step(2.01 * star, G, H, Sigma, B) > 0
-    assert theory.expected_loss_after_step(1.99 * star, G, H, Sigma, B) < 0
+    assert theory.expected_loss_after_step(B, 2.01 * star, G, H, Sigma) > 0
+    assert theory.expected_loss_after_step(B, 1.99 * star, G, H, Sigma) < 0
 
 
 def test_limits_and_b_simple_equals_b_noise_for_isotropic_hessian(rng):
     G, H, Sigma = random_problem(rng)
-    em, bn = theory.eps_max(G, H), theory.b_noise(H, Sigma, G)
+    em, bn = theory.eps_max(G, H), theory.b_noise(G, H, Sigma)
     assert theory.eps_opt(1e-6 * bn, em, bn) == pytest.approx(em * 1e-6, rel=1e-5)  # B ≪ B_noise: linear in B
     assert theory.eps_opt(1e9 * bn, em, bn) == pytest.approx(em, rel=1e-8)  # B ≫ B_noise: saturates
-    assert theory.b_noise(3.0 * np.eye(5), Sigma, G) == pytest.approx(theory.b_simple(Sigma, G), rel=1e-12)
+    assert theory.b_noise(G, 3.0 * np.eye(5), Sigma) == pytest.approx(theory.b_simple(G, Sigma), rel=1e-12)
     S, E = theory.steps_and_examples(np.array([0.1, 1, 10]) * bn, 100.0, bn)
     np.testing.assert_allclose((S / 100 - 1) * (E / (100 * bn) - 1), 1.0, rtol=1e-12)
 
@@ -93,7 +93,7 @@ def test_simulated_optimal_step_matches_eps_opt_within_standard_error():
         b = np.einsum("pi,ij,pj->p", g, H, g)
         eps_hat = a.mean() / b.mean()
         se = np.sqrt(np.var(a - eps_hat * b) / P) / b.mean()
-        star = theory.eps_opt(B, theory.eps_max(G, H), theory.b_noise(H, Sigma, G))
+        star = theory.eps_opt(B, theory.eps_max(G, H), theory.b_noise(G, H, Sigma))
         assert abs(eps_hat - star) < 4 * se, (B, eps_hat, star, se)
 
 
@@ -119,13 +119,13 @@ def test_two_batch_estimators_are_unbiased_monte_carlo():
     [
         (lambda: theory.eps_max(np.ones(2), np.diag([1.0, -1.0])), "positive semi-definite"),
         (lambda: theory.eps_max(np.array([0.0, 1.0]), np.diag([1.0, 0.0])), "G\\^T H G must be > 0"),
-        (lambda: theory.b_noise(np.eye(2), np.eye(3), np.ones(2)), "Sigma must have shape"),
+        (lambda: theory.b_noise(np.ones(2), np.eye(2), np.eye(3)), "Sigma must have shape"),
         (lambda: theory.eps_opt(0, 1.0, 1.0), "batch_size must be > 0"),
         (lambda: theory.eps_opt(-4, 1.0, 1.0), "batch_size must be > 0"),
         (lambda: theory.delta_l_opt(4, 1.0, -1.0), "b_noise must be >= 0"),
-        (lambda: theory.b_simple(np.eye(2), np.zeros(2)), "G must be non-zero"),
+        (lambda: theory.b_simple(np.zeros(2), np.eye(2)), "G must be non-zero"),
         (lambda: theory.two_batch_estimators(1.0, 1.0, 8, 8), "b_big must be > b_small"),
-        (lambda: theory.expected_loss_after_step(-0.1, np.ones(2), np.eye(2), np.eye(2), 1), "lr must be >= 0"),
+        (lambda: theory.expected_loss_after_step(1, -0.1, np.ones(2), np.eye(2), np.eye(2)), "lr must be >= 0"),
     ],
 )
 def test_bad_input_names_the_argument(call, match):
