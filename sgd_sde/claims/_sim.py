@@ -33,6 +33,9 @@ def mean_se(x, axis=0):
     return x.mean(axis), x.std(axis, ddof=1) / np.sqrt(n)
 
 
+_DYNAMICS_SALT = {"sgd": 1, "ema": 2, "svag": 3}
+
+
 @functools.lru_cache(maxsize=None)
 def stationary_moments(key: int, quick: bool, dynamics: str = "sgd", param: float = 0.0,
                        lrs: tuple = (0.01, 0.02, 0.04), batch_sizes: tuple = (2, 4, 8), noise_var: float = 1.0,
@@ -72,7 +75,8 @@ def stationary_moments(key: int, quick: bool, dynamics: str = "sgd", param: floa
     n_steps = int(np.ceil((24 if quick else 60) * relax / 100.0) * 100)
     n_particles = 1000 if quick else 4000
     save_every = max(1, n_steps // 200)
-    runs = sweep(prng(key, 101, hash(dynamics) % 1000), Quadratic(jnp.diag(jnp.asarray(h_arr))), dyn,
+    # a fixed salt per dynamics: hash(str) changes with PYTHONHASHSEED, i.e. with every process
+    runs = sweep(prng(key, 101, _DYNAMICS_SALT[dynamics]), Quadratic(jnp.diag(jnp.asarray(h_arr))), dyn,
                  jnp.zeros(len(h_arr), jnp.float32), lrs=list(lrs), batch_sizes=list(batch_sizes),
                  noise=Isotropic(noise_var), n_steps=n_steps, n_particles=n_particles, save_every=save_every,
                  observables={"sq": lambda ls, th, th0: th**2}, progress=False)
