@@ -23,6 +23,7 @@ __all__ = [
     "concrete",
     "count",
     "fits_in_memory",
+    "flat_list",
     "MAX_COUNT",
 ]
 
@@ -93,6 +94,21 @@ def count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_COUNT) 
     if not minimum <= out <= maximum:
         raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {name}={out}")
     return out
+
+
+def flat_list(name: str, values: Any) -> list:
+    """The entries of a flat list/array argument (a scalar counts as one entry).
+
+    Raises:
+        ValueError: a nested, ragged or multi-dimensional ``values``, naming ``name``.
+    """
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=object))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a flat list (1-d), got shape {arr.shape}")
+    return list(arr)
 
 
 def _physical_memory() -> int:

@@ -150,12 +150,9 @@ class GridResult(abc.ABC):
         Returns:
             the path written.
         """
-        from .provenance import provenance
+        from .provenance import with_provenance
 
-        meta = dict(self.metadata)
-        if "provenance" not in meta:
-            settings = {k: v for k, v in meta.items() if k not in ("versions", "key")}
-            meta["provenance"] = provenance(settings, key=meta.get("key"))
+        meta = with_provenance(self.metadata)
         stored = {"kind": self.kind, "keys_mode": self.keys_mode, "metadata": meta, "extra": self._extra_metadata()}
         return save_bundle(path, self._arrays(), stored)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from .io import jsonable
 
-__all__ = ["provenance", "source_digest", "git_commit", "stale_reason", "key_data"]
+__all__ = ["provenance", "with_provenance", "source_digest", "git_commit", "stale_reason", "key_data"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -111,6 +111,17 @@ def provenance(config: Mapping[str, Any] | None = None, *, key=None) -> dict[str
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": dict(_versions()),
     }
+
+
+def with_provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a result's ``metadata`` with ``provenance`` added unless it has one: the
+    :func:`provenance` of the run's settings (the metadata less ``versions`` and ``key``) and its
+    ``key``. What ``Trajectory.save`` and ``GridResult.save`` store."""
+    meta = dict(metadata)
+    if "provenance" not in meta:
+        settings = {k: v for k, v in meta.items() if k not in ("versions", "key")}
+        meta["provenance"] = provenance(settings, key=meta.get("key"))
+    return meta
 
 
 def stale_reason(saved: Mapping[str, Any] | None, *, config: Mapping[str, Any] | None = None, key=None) -> str | None:

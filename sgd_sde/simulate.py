@@ -473,13 +473,13 @@ def sweep(
     """
     if not isinstance(dynamics, AbstractDynamics):
         raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
-    lr_list = [V.positive("lrs", v) for v in _entries("lrs", lrs)]
+    lr_list = [V.positive("lrs", v) for v in V.flat_list("lrs", lrs)]
     if not lr_list:
         raise ValueError("lrs must hold at least one learning rate")
     if batch_sizes is None:
         bs_list = [dynamics.batch_size if dynamics.batch_size is None else int(dynamics.batch_size)]
     else:
-        bs_list = [V.count("batch_sizes", v) for v in _entries("batch_sizes", batch_sizes)]
+        bs_list = [V.count("batch_sizes", v) for v in V.flat_list("batch_sizes", batch_sizes)]
         if not bs_list:
             raise ValueError("batch_sizes must hold at least one batch size")
     for name, vals in (("lrs", lr_list), ("batch_sizes", bs_list)):
@@ -506,14 +506,3 @@ def sweep(
     runs = _drive(key, landscape, dynamics, theta0, grid=([g[0] for g in grid], None if exact else [g[1] for g in grid]),
                   grid_keys=list(range(len(grid))) if independent else None, **kw)
     return SimulationGrid.from_points(lr_list, bs_list, runs, keys)
-
-
-def _entries(name: str, values) -> list:
-    """The entries of a flat list/array argument; a nested, ragged or multi-dimensional one is refused, naming ``name``."""
-    try:
-        arr = np.atleast_1d(np.asarray(values, dtype=object))
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a flat list (1-d), got shape {arr.shape}")
-    return list(arr)

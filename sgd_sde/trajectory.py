@@ -78,12 +78,9 @@ class Trajectory:
         Returns:
             the path written.
         """
-        from .provenance import provenance
+        from .provenance import with_provenance
 
-        meta = dict(self.metadata)
-        if "provenance" not in meta:
-            settings = {k: v for k, v in meta.items() if k not in ("versions", "key")}
-            meta["provenance"] = provenance(settings, key=meta.get("key"))
+        meta = with_provenance(self.metadata)
         return save_arrays(path, self._arrays(), {"kind": "sgd_sde.Trajectory", **meta})
 
     @classmethod

@@ -121,19 +121,8 @@ def _unit(k):
     return jnp.ones_like(jnp.asarray(k), dtype=jnp.float32)
 
 
-def _entries(name, values) -> list:
-    """The entries of a flat list/array argument; a nested, ragged or multi-dimensional one is refused, naming ``name``."""
-    try:
-        arr = np.atleast_1d(np.asarray(values, dtype=object))
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a flat list of numbers, got {type(values).__name__} {str(values)[:60]}") from err
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a flat list (1-d), got shape {arr.shape}")
-    return list(arr)
-
-
 def _floats(name, values):
-    vals = [V.positive(name, v) for v in _entries(name, values)]
+    vals = [V.positive(name, v) for v in V.flat_list(name, values)]
     if not vals:
         raise ValueError(f"{name} must not be empty")
     return np.asarray(vals, np.float64)
@@ -222,12 +211,12 @@ def sweep(
         raise TypeError(f"data must be an sgd_sde.networks.Dataset, got {type(data).__name__}")
     N = data.n_train
     lr_arr = _floats("lrs", lrs)
-    b_arr = np.asarray([V.count("batch_sizes", b) for b in _entries("batch_sizes", batch_sizes)], np.int64)
+    b_arr = np.asarray([V.count("batch_sizes", b) for b in V.flat_list("batch_sizes", batch_sizes)], np.int64)
     if b_arr.size == 0:
         raise ValueError("batch_sizes must not be empty")
     if np.any(b_arr > N):
         raise ValueError(f"batch_sizes must be <= the {N} training examples, got {b_arr.max()}")
-    s_arr = np.asarray([V.count("seeds", s, minimum=0) for s in _entries("seeds", seeds)], np.int64)
+    s_arr = np.asarray([V.count("seeds", s, minimum=0) for s in V.flat_list("seeds", seeds)], np.int64)
     if s_arr.size == 0:
         raise ValueError(f"seeds must be a non-empty list of non-negative ints, got {list(s_arr)}")
     check_keys_mode(keys)
