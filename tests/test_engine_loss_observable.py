@@ -90,7 +90,11 @@ def test_chunked_and_uneven_runs_record_the_same_loss(extra):
     u = simulate(jax.random.key(0), q, dyn, jnp.ones(D, jnp.float32), **extra, **kw)
     _check(u.saved["loss"], u.saved["theta"])
     t = simulate(jax.random.key(0), q, dyn, jnp.ones(D, jnp.float32), save_every=10, **kw)
-    np.testing.assert_array_equal(u.theta, t.theta)
+    # different compiled programs (loop shapes): the same keys and step arithmetic, so the final states
+    # agree to rounding — 4 float32 ulp per step times the 70 steps, relative to the values' scale (as
+    # in tests/test_sharding.py); not bit for bit, which would depend on how XLA fuses each program
+    tol = 4 * EPS32 * 70
+    np.testing.assert_allclose(u.theta, t.theta, rtol=tol, atol=tol * float(np.max(np.abs(t.theta))))
     # save point k holds the state after points[k] steps (not one interval early or late): the
     # same as a run that stops there, to a few ulp (same keys and arithmetic, compiled apart)
     for k in (1, 2, 3):
