@@ -96,7 +96,9 @@ class Work:
     flops: float
     variates: float  # random numbers drawn
     bytes: float = 0.0  # least memory traffic: the state read and written once per step (+ gathered data)
-    rng: str = "normal"  # what the variates are: "normal" (Gaussian noise) or "uniform" (index sampling)
+    # what the variates are: "normal" (jax.random.normal), "engine normal" (sgd_sde.noise.standard_normal,
+    # the engine's Gaussian source) or "uniform" (index sampling)
+    rng: str = "normal"
 
 
 def work(pb: Problem, variant: str, P: int | None = None) -> Work:
@@ -127,10 +129,12 @@ def roofline(wk: Work, ceilings: dict) -> dict:
 
     The three resources are taken to overlap (the classic roofline); on a CPU where one core
     both draws and multiplies they do not fully, so a fraction of 100% is not reachable there.
-    ``ceilings`` holds ``normals_M_per_s``, ``uniforms_M_per_s``, ``membw_GB_per_s`` and
-    ``matmul_gflops`` (``benchmarks/run.py::measure_ceilings``).
+    ``ceilings`` holds ``normals_M_per_s``, ``engine_normals_M_per_s``, ``uniforms_M_per_s``,
+    ``membw_GB_per_s`` and ``matmul_gflops`` (``benchmarks/run.py::measure_ceilings``): each
+    implementation is held to the rate of the generator it uses.
     """
-    rate = ceilings["normals_M_per_s"] if wk.rng == "normal" else ceilings["uniforms_M_per_s"]
+    rate = {"normal": ceilings["normals_M_per_s"], "engine normal": ceilings["engine_normals_M_per_s"],
+            "uniform": ceilings["uniforms_M_per_s"]}[wk.rng]
     seconds = {
         "random numbers": wk.variates / (rate * 1e6),
         "memory": wk.bytes / (ceilings["membw_GB_per_s"] * 1e9),
@@ -178,7 +182,7 @@ def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: floa
                 noise = from_per_example_grads(pb.G)  # N < d: picks LowRank automatically
             else:
                 noise = Dense(pb.H)
-            wk = work(pb, variant)
+            wk = dataclasses.replace(work(pb, variant), rng="engine normal")  # float32: standard_normal's fast path
         theta0 = jnp.ones((c.P, c.d), jnp.float32)
 
         kw = dict(progress=False, devices=devices, divergence_bound=divergence_bound)
@@ -195,15 +199,20 @@ def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: floa
     return build
 
 
-def jax_scan(layout: str, variant: str = "dense") -> Builder:
-    """Hand-written ``lax.scan`` of the update; step ``t`` draws with ``fold_in(key, t)``."""
+def jax_scan(layout: str, variant: str = "dense", engine_normals: bool = False) -> Builder:
+    """Hand-written ``lax.scan`` of the update; step ``t`` draws with ``fold_in(key, t)``, from
+    ``jax.random.normal`` — or, with ``engine_normals``, from the engine's own source
+    :func:`sgd_sde.noise.standard_normal` (the same loop with the same generator as ``simulate``)."""
 
     def build(pb: Problem):
         import jax
         import jax.numpy as jnp
 
+        from sgd_sde.noise import standard_normal
+
         c = pb.case
         key = jax.random.key(0)
+        draw = standard_normal if engine_normals else jax.random.normal
         H = jnp.asarray(pb.H)
         s = pb.noise_scale
         dp = layout == "dP"
@@ -237,10 +246,10 @@ def jax_scan(layout: str, variant: str = "dense") -> Builder:
             zshape = (m, c.P) if dp else (c.P, m)
 
             def step(th, t):
-                xi = jax.random.normal(jax.random.fold_in(key, t), zshape, th.dtype)
+                xi = draw(jax.random.fold_in(key, t), zshape, th.dtype)
                 return th - LR * ((H @ th) if dp else (th @ H)) + noise(xi)
 
-            wk = work(pb, variant)
+            wk = dataclasses.replace(work(pb, variant), rng="engine normal" if engine_normals else "normal")
 
         @jax.jit
         def scan(th):
@@ -385,6 +394,7 @@ def implementations(case: Case, device: str) -> dict[str, Builder]:
         out[f"sgd_sde.simulate{tag}, bound=inf"] = sgd_sde_simulate(v, divergence_bound=math.inf)
         out[f"JAX scan (d,P){tag}"] = jax_scan("dP", v)
         out[f"JAX scan (P,d){tag}"] = jax_scan("Pd", v)
+        out[f"JAX scan (d,P){tag}, sgd_sde normals"] = jax_scan("dP", v, engine_normals=True)
         if device == "cpu":
             out[f"NumPy loop (P,d){tag}"] = numpy_loop(v)
     out["diffrax Euler+UBP, vmap"] = diffrax_euler("ubp", batched=False)

@@ -6,9 +6,12 @@ pattern — ``fold_in(key, step)``, then a ``(d, P)`` float32 block, inside a ``
 into the carry so nothing is dead code — and separates bit generation from the bits→normal
 transform:
 
-* ``threefry normal``: the engine's source (``jax.random.key``, threefry2x32, partitionable);
+* ``threefry normal``: ``jax.random.normal`` (``jax.random.key``, threefry2x32, partitionable) — what a
+  hand-written scan uses, and the engine's source up to stop 12;
 * ``rbg normal`` / ``unsafe_rbg normal``: ``jax.random.key(seed, impl="rbg" | "unsafe_rbg")`` (XLA's
   ``RngBitGenerator``), same ``jax.random.normal`` transform;
+* ``threefry both words normal``: the engine's source since stop 13, :func:`sgd_sde.noise.standard_normal`
+  (both output words of every threefry2x32 block, JAX's inverse-erf transform);
 * ``threefry Box–Muller`` / ``rbg Box–Muller``: raw 32-bit words → two uniforms → two normals
   (:func:`box_muller`), instead of JAX's inverse-erf transform (one word → one normal);
 * ``threefry bits`` / ``rbg bits``: the raw words alone (the floor for any transform of them);
@@ -39,6 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sgd_sde._samplers import _threefry_word_pairs, standard_normal
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- rng.py:begin -->", "<!-- rng.py:end -->"
 
@@ -68,49 +73,8 @@ def box_muller(key, shape, dtype=jnp.float32):
     return z.reshape(shape).astype(dtype)
 
 
-def threefry_both_words(key, shape):
-    """Two uint32 blocks of ``(⌈m/2⌉, …)`` words for ``shape = (m, …)``, from threefry2x32 using
-    **both** output words of every block.
-
-    ``jax.random.bits`` with ``jax_threefry_partitionable=True`` (the default) hashes one counter
-    per element and returns ``bits1 ^ bits2``: one threefry2x32 block (20 rounds) per 32-bit word.
-    Here counter ``c`` (the flat index of an element of the half-height grid) yields two words,
-    used for rows ``i`` and ``⌈m/2⌉ + i``: half the blocks for the same number of words. Counters
-    run along the trailing (particle) axes, so a shard of particles needs only its own counters, as
-    in the partitionable scheme. The hash outputs are materialised (``optimization_barrier``):
-    fused into the consumer, XLA:CPU recomputed the hash for each half. The words are a different
-    stream from ``jax.random.bits`` for the same key (the test checks the distribution).
-
-    References:
-        Salmon, Moraes, Dror & Shaw 2011, "Parallel Random Numbers: As Easy as 1, 2, 3" (threefry).
-    """
-    from jax.extend.random import threefry2x32_p
-
-    if len(shape) < 1 or int(np.prod(shape)) >= 2**33:
-        raise ValueError(f"threefry_both_words needs a shape (m, ...) with fewer than 2^33 elements, got {shape}")
-    half = ((shape[0] + 1) // 2, *shape[1:])
-    k = jax.random.key_data(key)
-    counts = jax.lax.iota(jnp.uint32, int(np.prod(half))).reshape(half)
-    return jax.lax.optimization_barrier(threefry2x32_p.bind(k[0], k[1], jnp.zeros_like(counts), counts))
-
-
-def _normal_from_words(bits, dtype=jnp.float32):
-    """JAX's own bits → normal transform (``jax.random.normal``, float32): the top 23 bits as a
-    mantissa in [1, 2), mapped to (−1, 1) and clipped at ``nextafter(−1, 0)``, then ``√2 erf⁻¹``."""
-    floats = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
-    lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
-    u = jnp.maximum(lo, floats * 2.0 - 1.0)
-    return (np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(u)).astype(dtype)
-
-
-def threefry_both_words_normal(key, shape, dtype=jnp.float32):
-    """Standard normals: :func:`threefry_both_words` bits through JAX's inverse-erf transform."""
-    b1, b2 = threefry_both_words(key, shape)
-    return jnp.concatenate([_normal_from_words(b1, dtype), _normal_from_words(b2, dtype)])[: shape[0]]
-
-
 def _both_words_bits(key, shape, dtype=jnp.float32):
-    b1, b2 = threefry_both_words(key, shape)
+    b1, b2 = _threefry_word_pairs(key, shape)
     return jnp.concatenate([b1, b2])[: shape[0]].astype(dtype)
 
 
@@ -126,12 +90,13 @@ def _nothing(key, shape, dtype=jnp.float32):
     return jnp.ones(shape, dtype)
 
 
-# name -> (key implementation, sampler(key, shape, dtype)); the first is the engine's source
+# name -> (key implementation, sampler(key, shape, dtype)); the first is jax.random.normal (the baseline, what a
+# hand-written scan draws), "threefry both words normal" is the engine's source (sgd_sde.noise.standard_normal)
 SAMPLERS = {
     "threefry normal": ("threefry2x32", _normal),
     "rbg normal": ("rbg", _normal),
     "unsafe_rbg normal": ("unsafe_rbg", _normal),
-    "threefry both words normal": ("threefry2x32", threefry_both_words_normal),
+    "threefry both words normal": ("threefry2x32", standard_normal),
     "threefry Box-Muller": ("threefry2x32", box_muller),
     "rbg Box-Muller": ("rbg", box_muller),
     "threefry bits": ("threefry2x32", _bits),
@@ -141,9 +106,9 @@ SAMPLERS = {
 }
 NORMALS = ("threefry normal", "rbg normal", "unsafe_rbg normal", "threefry both words normal", "threefry Box-Muller",
            "rbg Box-Muller")
-# the sources tests/test_rng_exact.py checks (moments, KS, independence at 10^7 draws): the engine's
-# own and the cheaper candidates; rbg / unsafe_rbg (JAX's transform on XLA's RngBitGenerator bits)
-# and Box-Muller are slower here, so they are not candidates and not re-tested
+# the sources tests/test_rng_exact.py checks (moments, KS, independence at 10^7 draws): JAX's and the
+# engine's; rbg / unsafe_rbg (JAX's transform on XLA's RngBitGenerator bits) and Box-Muller are slower
+# here, so they are not candidates and not tested
 TESTED = ("threefry normal", "threefry both words normal")
 
 
@@ -244,20 +209,20 @@ def to_markdown(res: dict, source: str) -> str:
     lines += [
         "",
         "`both words`: every threefry2x32 block gives two 32-bit words, and both are used "
-        "(`benchmarks.rng.threefry_both_words`); JAX's partitionable `jax.random.bits` XORs them into one. "
+        "(`sgd_sde.noise.standard_normal`, the engine's source); JAX's partitionable `jax.random.bits` XORs them into one. "
         "The normals then go through JAX's own inverse-erf transform. It is a different stream for the same "
-        f"key. The raw threefry words alone come at {rate['threefry bits'] / base:.2f}× the engine's normal rate: "
-        "most of the engine's cost is hashing, not the bits-to-normal transform.",
+        f"key. The raw threefry words alone come at {rate['threefry bits'] / base:.2f}× `jax.random.normal`'s rate: "
+        "most of its cost is hashing, not the bits-to-normal transform.",
         "",
         f"End to end, the dense step `θ − ηHθ + √η·Lz` (d = {cfg['d']}, P = {cfg['P']}, {cfg['steps']} steps, same "
-        f"round robin): {1e3 * med['dense step, threefry normal']:.0f} ms with the engine's normals, "
-        f"{1e3 * med['dense step, threefry both words normal']:.0f} ms with both words "
+        f"round robin): {1e3 * med['dense step, threefry normal']:.0f} ms with `jax.random.normal`, "
+        f"{1e3 * med['dense step, threefry both words normal']:.0f} ms with both words (the engine's source) "
         f"({med['dense step, threefry normal'] / med['dense step, threefry both words normal']:.2f}×), "
         f"{1e3 * med['dense step, no RNG']:.0f} ms with a constant in place of z (the two mat-vecs and the loop). "
         "On a shared machine these ratios move by tens of percent from run to run: compare runs, not digits.",
         "",
-        f"Fastest tested exact source: {best}, {rate[best] / base:.2f}× the engine's threefry `normal`; "
-        f"a cheaper exact source than the engine's: **{v.verdict}** (threshold > 1.0×, point estimate).",
+        f"Fastest tested exact source: {best}, {rate[best] / base:.2f}× threefry `jax.random.normal`; "
+        f"a cheaper exact source than `jax.random.normal`: **{v.verdict}** (threshold > 1.0×, point estimate).",
         END,
     ]
     return "\n".join(lines) + "\n"

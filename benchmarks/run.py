@@ -48,11 +48,14 @@ def _timeit(fn, repeats: int) -> tuple[float, float]:
 
 def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
     """The machine's rates that bound the cases (the roofline of :func:`benchmarks.cases.roofline`):
-    float32 matmul peak (GFLOP/s, square ``jnp.dot``), threefry normals and uniforms drawn inside a
-    ``lax.scan`` with the engine's ``fold_in(key, t)`` (M/s), and memory bandwidth (GB/s, read +
+    float32 matmul peak (GFLOP/s, square ``jnp.dot``), threefry normals (``jax.random.normal`` and the
+    engine's :func:`sgd_sde.noise.standard_normal`) and uniforms drawn inside a ``lax.scan`` with the
+    engine's ``fold_in(key, t)`` (M/s), and memory bandwidth (GB/s, read +
     write of a float32 array far larger than the caches, updated in a scan: ``x ← a x + b``)."""
     import jax
     import jax.numpy as jnp
+
+    from sgd_sde.noise import standard_normal
 
     n = 8192 if gpu else (1024 if quick else 2048)
     a = jnp.ones((n, n), jnp.float32)
@@ -85,6 +88,7 @@ def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
     t_mem = min(_timeit(lambda: stream(x0).block_until_ready(), 1)[1] for _ in range(3))
     return {"matmul_gflops": 2 * n**3 / best / 1e9, "matmul_n": n,
             "normals_M_per_s": rate(lambda k, sh: jax.random.normal(k, sh)),
+            "engine_normals_M_per_s": rate(lambda k, sh: standard_normal(k, sh)),
             "uniforms_M_per_s": rate(lambda k, sh: jax.random.uniform(k, sh)),
             "membw_GB_per_s": 8 * words * passes / t_mem / 1e9}
 
@@ -115,13 +119,15 @@ def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -
         }
         row["pct_matmul_peak"] = 100 * row["gflops"] / ceilings["matmul_gflops"]
         row["pct_normal_rate"] = 100 * row["Mvariates_per_s"] / ceilings["normals_M_per_s"]
+        own = {"normal": "normals_M_per_s", "engine normal": "engine_normals_M_per_s", "uniform": "uniforms_M_per_s"}
+        row["pct_rng_rate"] = 100 * row["Mvariates_per_s"] / ceilings[own[wk.rng]]  # of its own generator's rate
         roof = roofline(wk, ceilings)  # this implementation's own algorithm's least time
         row.update(roofline_bound=roof["bound"], roofline_bound_s=roof["bound_s"],
                    roofline_components_s=roof["bound_components_s"], pct_of_bound=100 * roof["bound_s"] / t,
                    variates=wk.variates, bytes=wk.bytes, flops=wk.flops, rng=wk.rng)
         rows.append(row)
         print(f"  {name:48s} {t:8.3f}s  {row['Msteps_per_s']:9.3f} M p-steps/s  {row['gflops']:7.1f} GFLOP/s "
-              f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_normal_rate']:4.0f}% rng)  "
+              f"({row['pct_matmul_peak']:4.0f}% mm, {row['pct_rng_rate']:4.0f}% rng)  "
               f"{row['pct_of_bound']:4.0f}% of its {roof['bound']} bound  first {first:.2f}s", flush=True)
     # the case's bound: the least of its algorithms' bounds (per particle-step, as VBT rows run
     # fewer particles), and every row's fraction of it
@@ -320,20 +326,21 @@ def _versions() -> dict:
 def to_markdown(result: dict) -> str:
     lines = [f"Device: {result['device']}; {result['machine']}", f"Versions: {result['versions']}",
              f"Ceilings: matmul {result['ceilings']['matmul_gflops']:.0f} GFLOP/s (f32, n={result['ceilings']['matmul_n']}), "
-             f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s, uniforms "
+             f"normals {result['ceilings']['normals_M_per_s']:.0f} M/s (`jax.random.normal`), "
+             f"{result['ceilings']['engine_normals_M_per_s']:.0f} M/s (`sgd_sde.noise.standard_normal`), uniforms "
              f"{result['ceilings']['uniforms_M_per_s']:.0f} M/s (threefry in a scan), memory "
              f"{result['ceilings']['membw_GB_per_s']:.1f} GB/s (read + write)", "",
              "Roofline: each implementation's least time is max(variates / rng rate, bytes / memory bandwidth, "
              "flops / matmul rate) for its own algorithm's counts; \"bound\" names the largest term and \"% of "
              "bound\" is that time over the measured one. \"% of case bound\" uses the case's least bound "
              "over all algorithms (e.g. low-rank noise draws N < d normals).", ""]
-    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % normal rate | "
+    lines.append("| case | implementation | median s | M particle-steps/s | GFLOP/s | % matmul peak | % of its rng rate | "
                  "bound | % of bound | % of case bound | sgd_sde speed-up | bound=inf speed-up | first call s |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         lines.append(
             f"| {r['case']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['impl']} | {r['median_s']:.3f} | {r['Msteps_per_s']:.3g} | "
-            f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_normal_rate']:.0f}% | "
+            f"{r['gflops']:.3g} | {r['pct_matmul_peak']:.0f}% | {r['pct_rng_rate']:.0f}% | "
             f"{r['roofline_bound']} | {r['pct_of_bound']:.0f}% | {r['pct_of_case_bound']:.0f}% | "
             f"{r.get('sgd_sde_speedup', float('nan')):.2f}× | {r.get('sgd_sde_inf_speedup', float('nan')):.2f}× | {r['first_s']:.2f} |")
     if "observables" in result:
@@ -365,6 +372,132 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _markers(result: dict) -> tuple[str, str]:
+    """One RESULTS.md section per backend: ``<!-- run.py:cpu:begin -->`` … (``gpu`` for a GPU run)."""
+    backend = "cpu" if "(cpu)" in result["device"] else "gpu"
+    return f"<!-- run.py:{backend}:begin -->", f"<!-- run.py:{backend}:end -->"
+
+
+def summary_rows(result: dict) -> list[dict]:
+    """Issue 18's targets per case, from one run: ``simulate`` (default bound and ``bound=inf``)
+    against the best hand-written scan of either layout drawing with ``jax.random.normal`` (what
+    a user writes), the same ``(d, P)`` scan drawing with the engine's generator (the loop alone),
+    diffrax's best configuration and its documented vmap recipe; and each one's roofline fraction.
+    Ratios are throughputs (particle-steps/s: the VBT rows run fewer particles)."""
+    out = []
+    by_case: dict[str, list[dict]] = {}
+    for r in result["rows"]:
+        by_case.setdefault(r["case"], []).append(r)
+    for case, rows in by_case.items():
+        named = {r["impl"]: r for r in rows}
+        for tag in ("",) if case.startswith("minibatch") else ("", ", low-rank N=512"):
+            base = "sgd_sde.simulate (ExactMinibatch)" if case.startswith("minibatch") else f"sgd_sde.simulate{tag}"
+            if base not in named:
+                continue
+            ours, inf = named[base], named.get(base + ", bound=inf")
+            low = "low-rank" in tag
+            hands = [r for r in rows if r["impl"].startswith("JAX scan") and ("low-rank" in r["impl"]) == low
+                     and not r["impl"].endswith("sgd_sde normals")]
+            best = max(hands, key=lambda r: r["Msteps_per_s"]) if hands else None
+            same = named.get(f"JAX scan (d,P){tag}, sgd_sde normals")
+            diffrax = [r for r in rows if r["impl"].startswith("diffrax")]
+            best_dx = max(diffrax, key=lambda r: r["Msteps_per_s"]) if diffrax else None
+            vmap = named.get("diffrax Euler+UBP, vmap")
+
+            def ratio(other, mine=ours):
+                return None if other is None or mine is None else mine["Msteps_per_s"] / other["Msteps_per_s"]
+
+            out.append({
+                "case": case, "variant": "low-rank N=512" if low else ("exact minibatch" if case.startswith("minibatch")
+                                                                      else "dense" if case != "diag-d10" else "diagonal"),
+                "d": ours["d"], "P": ours["P"], "S": ours["S"], "bound": ours["roofline_bound"],
+                "pct_of_bound": ours["pct_of_bound"], "pct_of_bound_inf": inf["pct_of_bound"] if inf else None,
+                "best_hand": best["impl"] if best else None, "best_hand_pct_of_bound": best["pct_of_bound"] if best else None,
+                "best_hand_bound": best["roofline_bound"] if best else None,
+                "vs_best_hand": ratio(best), "vs_best_hand_inf": ratio(best, inf),
+                "vs_same_generator_hand": ratio(same), "same_generator_hand_pct_of_bound": same["pct_of_bound"] if same else None,
+                "best_diffrax": best_dx["impl"] if best_dx else None, "vs_best_diffrax": ratio(best_dx),
+                "vs_diffrax_vmap": ratio(vmap),
+            })
+    return out
+
+
+def summary_markdown(result: dict, source: str) -> str:
+    """The RESULTS.md section of one saved run (``--write-results DIR``): issue 18's ratios and
+    roofline fractions per case, each target's verdict decided from the numbers."""
+    from sgd_sde.verdicts import Verdict
+
+    c = result["ceilings"]
+
+    def x(v):
+        return "–" if v is None else f"{v:.2f}×"
+
+    def pct(v):
+        return "–" if v is None else f"{v:.0f}%"
+
+    rows = summary_rows(result)
+    begin, end = _markers(result)
+    lines = [
+        begin,
+        f"## simulate against hand-written scans and diffrax (`benchmarks/run.py`, {result['device']})",
+        "",
+        f"Written by `python benchmarks/run.py --write-results {source}` from that run ({result['machine']}; "
+        f"{result['versions']}; medians of {result['repeats']} round-robin repetitions after one warm-up "
+        f"each; 1-minute load average {result['loadavg_before'][0]:.1f} before the run). Ceilings measured by the run: "
+        f"matmul {c['matmul_gflops']:.0f} GFLOP/s, normals {c['normals_M_per_s']:.0f} M/s with `jax.random.normal` and "
+        f"{c['engine_normals_M_per_s']:.0f} M/s with the engine's `sgd_sde.noise.standard_normal`, uniforms "
+        f"{c['uniforms_M_per_s']:.0f} M/s, memory {c['membw_GB_per_s']:.1f} GB/s. Ratios are sgd_sde's throughput over "
+        "the other's (default `divergence_bound` / `bound=inf`). Each implementation's roofline bound is for its own "
+        "algorithm and its own generator. The full table: `results.md` next to the JSON.",
+        "",
+        "| case | bound | sgd_sde % of bound | best hand scan (`jax.random.normal`) | its % of bound | vs best hand scan "
+        "| vs the same `(d,P)` scan with the engine's generator | vs diffrax's best | vs diffrax vmap recipe |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        inf = "" if r["vs_best_hand_inf"] is None else f" / {x(r['vs_best_hand_inf'])}"
+        pinf = "" if r["pct_of_bound_inf"] is None else f" / {pct(r['pct_of_bound_inf'])}"
+        lines.append(
+            f"| {r['case']} {r['variant']} (d={r['d']}, P={r['P']}, S={r['S']}) | {r['bound']} | {pct(r['pct_of_bound'])}{pinf} "
+            f"| {r['best_hand'] or '–'} | {pct(r['best_hand_pct_of_bound'])} ({r['best_hand_bound']}) | {x(r['vs_best_hand'])}{inf} "
+            f"| {x(r['vs_same_generator_hand'])} | {x(r['vs_best_diffrax'])} ({r['best_diffrax'] or '–'}) | {x(r['vs_diffrax_vmap'])} |")
+
+    def verdict(name, values, threshold):
+        vals = [v for v in values if v is not None]
+        if not vals:
+            return "not measured"
+        v = Verdict.decide(f"benchmarks.{name}", "simulation", min(vals), threshold, kind="greater", tolerance=None)
+        return f"**{v.verdict}** (least {min(vals):.2f}×, threshold {threshold}×, point estimates of medians)"
+
+    dense = [r for r in rows if r["case"] == "dense-d100"]
+    lines += [
+        "",
+        "Targets (issue 18), decided from the table:",
+        "",
+        f"- simulate ≥ 1.0× the best hand-written scan on every case: {verdict('simulate_vs_hand', [r['vs_best_hand'] for r in rows], 1.0)}",
+        f"- simulate ≥ 1.0× diffrax's best configuration: {verdict('simulate_vs_diffrax', [r['vs_best_diffrax'] for r in rows], 1.0)}",
+        f"- ≥ 1.4× diffrax's vmap recipe on the dense case: {verdict('simulate_vs_diffrax_vmap', [r['vs_diffrax_vmap'] for r in dense], 1.4)}",
+        f"- roofline fraction ≥ 90% of the bound that applies: "
+        f"{verdict('roofline_fraction', [r['pct_of_bound'] / 100 for r in rows], 0.9).replace('×', '')}",
+        "",
+        "Where simulate leads a hand scan that draws with `jax.random.normal`, the column \"vs the same `(d,P)` scan "
+        "with the engine's generator\" says how much of the lead is the generator (both words of every threefry block, "
+        "`benchmarks/rng.py`) and how much the loop.",
+        end,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(out_dir: Path, md_path: Path) -> None:
+    """Put (or replace) the run.py section of RESULTS.md, from ``out_dir/results.json``."""
+    from benchmarks import _markdown
+
+    root = Path(__file__).resolve().parents[1]
+    path = Path(out_dir) / "results.json"
+    begin, end = _markers(json.loads(path.read_text()))
+    _markdown.write_results(path, md_path, summary_markdown, begin, end, root)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (P/8, S/10), same code paths")
@@ -380,7 +513,12 @@ def main(argv=None) -> int:
     ap.add_argument("--observables-only", action="store_true", help="run only the observables A/B")
     ap.add_argument("--memory-only", action="store_true", help="run only the peak-RSS check")
     ap.add_argument("--out", type=Path, default=None, help="directory for results.json and results.md")
+    ap.add_argument("--write-results", type=Path, default=None, metavar="DIR",
+                    help="write the summary section of benchmarks/RESULTS.md from DIR/results.json and exit")
     args = ap.parse_args(argv)
+    if args.write_results is not None:
+        write_summary(args.write_results, Path(__file__).resolve().parent / "RESULTS.md")
+        return 0
     if args.repeats < 3:
         ap.error("--repeats must be >= 3 (median of at least 3)")
     if args.device == "cpu":
@@ -404,6 +542,9 @@ def main(argv=None) -> int:
     unknown = set(names) - set(cases)
     if unknown:
         ap.error(f"unknown cases {sorted(unknown)}")
+    from sgd_sde.provenance import provenance
+
+    load0 = os.getloadavg()
     dev = jax.devices()[0]
     print(f"device: {dev.device_kind} ({jax.default_backend()}), {os.cpu_count()} cpu cores; versions {_versions()}")
     ceilings = measure_ceilings(args.quick, args.device == "gpu")
@@ -411,7 +552,9 @@ def main(argv=None) -> int:
     def result(rows):
         return {"device": f"{dev.device_kind} ({jax.default_backend()})",
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-                "versions": _versions(), "quick": args.quick, "ceilings": ceilings, "rows": rows}
+                "versions": _versions(), "quick": args.quick, "ceilings": ceilings, "rows": rows,
+                "repeats": args.repeats, "loadavg_before": load0, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "provenance": provenance({"argv": sys.argv[1:] if argv is None else list(argv)})}
 
     rows = []
     for n in names:

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from . import _streams
 from . import _validate as V
+from ._samplers import standard_normal
 from .noise import AbstractNoise
 
 __all__ = [
@@ -298,10 +299,10 @@ def bridge_increments(key, z_total, substeps: int):
     if substeps == 1 << levels:
         zs = z_total[None]
         for level in range(levels):
-            xi = jax.random.normal(jax.random.fold_in(key, level), zs.shape, zs.dtype)
+            xi = standard_normal(jax.random.fold_in(key, level), zs.shape[zs.shape[0] == 1:], zs.dtype).reshape(zs.shape)
             zs = jnp.stack([zs + xi, zs - xi], axis=1).reshape((2 * zs.shape[0],) + zs.shape[1:]) / math.sqrt(2.0)
         return zs
-    fine = jax.random.normal(key, (substeps,) + z_total.shape, z_total.dtype)
+    fine = standard_normal(key, (substeps,) + z_total.shape, z_total.dtype)
     return fine - jnp.mean(fine, axis=0) + z_total / math.sqrt(substeps)
 
 
@@ -449,7 +450,7 @@ class Langevin(AbstractDynamics):
     def step(self, key, state, landscape, noise):
         theta = state["theta"]
         g = _sgd_gradient(landscape, noise, theta, key, self.batch_size)
-        xi = jax.random.normal(jax.random.fold_in(key, _streams.THERMAL), theta.shape, theta.dtype)
+        xi = standard_normal(jax.random.fold_in(key, _streams.THERMAL), theta.shape, theta.dtype)
         return {"theta": theta - self.lr * g + jnp.sqrt(2.0 * self.lr * self.temperature) * xi}
 
 

@@ -39,7 +39,7 @@ from jaxtyping import Array, Float
 
 from . import _validate as V
 from ._dtype import warn_if_downcast
-from ._samplers import _floyd_subsets, symmetric_stable
+from ._samplers import _floyd_subsets, standard_normal, symmetric_stable
 from .landscapes.base import AbstractFiniteSum, AbstractLandscape
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "HeavyTailed",
     "ExactMinibatch",
     "batch_scale",
+    "standard_normal",
     "symmetric_stable",
     "from_covariance",
     "from_per_example_grads",
@@ -143,8 +144,9 @@ class AbstractNoise(eqx.Module):
         return landscape.dim
 
     def increment(self, key, landscape, n_particles: int, dtype) -> Array:
-        """Standard increments ``z``, shape ``(m, n_particles)`` (particles on the minor axis)."""
-        return jax.random.normal(key, (self.noise_dim(landscape), n_particles), dtype)
+        """Standard increments ``z``, shape ``(m, n_particles)`` (particles on the minor axis), from
+        :func:`standard_normal`."""
+        return standard_normal(key, (self.noise_dim(landscape), n_particles), dtype)
 
     def sample(self, key, landscape, n_particles: int, batch_size, dtype):
         """What one SGD step consumes (for Gaussian models: the same ``z`` as :meth:`increment`)."""

@@ -353,6 +353,8 @@ def entries() -> list[Entry]:
           {"grads": "any-array", "replace": "bool"}, accept=frozenset(['1-d', '2-d', 'asymmetric', 'non-square', 'wrong-length', 'wrong-size'])),  # any (N, d) / (d, r) shape is valid
         E("noise.symmetric_stable", noise.symmetric_stable, lambda: dict(key=_key(), alpha=1.5, shape=(3,)),
           {"key": "key", "alpha": "pos", "shape": "any-array"}),
+        E("noise.standard_normal", noise.standard_normal, lambda: dict(key=_key(), shape=(3, 2)),
+          {"key": "key", "shape": "any-array"}),
         # -- dynamics
         E("dynamics.SGD", dynamics.SGD, lambda: dict(lr=0.1, batch_size=1), {"lr": "pos", "batch_size": "int", "momentum": "nonneg"}),
         E("dynamics.EMAMomentum", dynamics.EMAMomentum, lambda: dict(lr=0.1, batch_size=1),

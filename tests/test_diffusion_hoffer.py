@@ -17,13 +17,43 @@ def result():
                              n_particles=32, n_steps=1 << 14, n_grid=4097)
 
 
+def _half_window_slopes(steps, distances, lo, n_boot=400, seed=0):
+    """Least-squares slopes of the walker-mean distance against log t on the two halves (in log t) of
+    ``[lo, steps[-1]]``, and their difference for ``n_boot`` walker resamples (paired: both halves
+    from the same resample)."""
+    t = np.asarray(steps, np.float64)
+    keep = t >= lo
+    x, d = np.log(t[keep]), np.asarray(distances, np.float64)[keep]
+    mid = 0.5 * (x[0] + x[-1])
+    halves = [x <= mid, x >= mid]
+
+    def slopes(curve):
+        return [np.polyfit(x[h], curve[h], 1)[0] for h in halves]
+
+    rng = np.random.default_rng(seed)
+    boots = np.array([np.subtract(*slopes(d[:, rng.integers(0, d.shape[1], d.shape[1])].mean(axis=1)))
+                      for _ in range(n_boot)])
+    return slopes(d.mean(axis=1)), boots
+
+
 def test_distance_is_linear_in_log_t_under_the_sqrt_rule(result):
     # alpha = 1.8 (2/alpha = 1.11): E||w_t - w_0|| against log t over the late window [2^10, 2^14], after the
-    # initial slide into the first valley (the full-size run, 2^16 updates, uses [2^8, 2^16]; papers/hoffer-2017.md)
+    # initial slide into the first valley (the full-size run, 2^16 updates, uses [2^8, 2^16]; papers/hoffer-2017.md).
+    # Growth: the slope's bootstrap interval lies above 0. Linearity: the slopes on the two halves of the window
+    # (in log t) agree within 4 SE of their paired bootstrap difference (two-sided false alarm 6e-5 per batch
+    # size if the curve is linear in log t). At this size (32 walkers, a factor 16 in t) the check has power against
+    # a curve that stops growing — mutation tried: each walker's distance frozen from t = 2^12 on gives 8.3 SE at
+    # B = 32 and fails — but not against a gentle power law: t^0.3 with the same noise differs by 0.8 SE. That
+    # alternative is decided by the full-size run's exponent (papers/hoffer-2017.md, generated table).
+    # (An R² > 0.95 threshold used here before failed for 1 of keys 0-7 with jax.random.normal's stream and 2 with
+    # the engine's — R² 0.81-0.999 over keys — so it measured the key, not the claim.)
     i = result.rules.index("sqrt")
     for j in range(len(result.batch_sizes)):
         fit = log_growth_slope(result.steps, result.distances[i, j], beta=1.0, window=(1 << 10, None), n_boot=100)
-        assert fit.r2 > 0.95 and fit.ci[0] > 0, fit
+        assert fit.ci[0] > 0, fit
+        (s1, s2), boots = _half_window_slopes(result.steps, result.distances[i, j], 1 << 10)
+        se = float(np.std(boots, ddof=1))
+        assert abs(s1 - s2) < 4 * se, (result.batch_sizes[j], s1, s2, se)
 
 
 def test_sqrt_rule_shrinks_the_spread_of_slopes(result):
