@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 from .. import _validate as V
-from ._plan import Plan, batch_sizes, learning_rates, steps_for_epochs
+from ._plan import Plan, batch_sizes, device_indices, learning_rates, steps_for_epochs
 from .datasets import Dataset
 from .models import AbstractModel, cross_entropy
 from .results import TrainResult, _load_checkpoint, _save_checkpoint
@@ -146,10 +146,49 @@ def _jnp_lr(lr_schedule):
     return lr_schedule if callable(lr_schedule) else _ConstantLR(np.float32(lr_schedule))
 
 
-@eqx.filter_jit
-def _run_jit(static, opt, lr_fn, use_swa, carry, X, Y, idx, ks, flags, lr_scale):
-    # static model part, optimizer and schedule are hashed: equal configurations share compilations
+def _split(tree):
+    """``(arrays, hashable rest)`` of a pytree — what ``eqx.filter_jit`` does on every call, done
+    here once per :func:`train` call; the rest is ``(treedef, non-array leaves)``."""
+    dyn, rest = eqx.partition(tree, eqx.is_array)
+    leaves, treedef = jax.tree_util.tree_flatten(rest)
+    return dyn, (treedef, tuple(leaves))
+
+
+def _join(dyn, rest):
+    treedef, leaves = rest
+    return eqx.combine(dyn, jax.tree_util.tree_unflatten(treedef, leaves))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _run_jit(static, opt, lr_fn, use_swa, n, B, dyn, carry, X, Y, key, epoch0, offset, a, flags, lr_scale):
+    """Steps ``a … a+n−1`` (batch size ``B``) as one compiled call. The minibatch indices are drawn
+    inside it (:func:`~._plan.device_indices`) from where the chunk starts in the plan
+    (``epoch0 = Plan.epoch[a]``, ``offset = Plan.start[a]``), as a hand-written loop draws its
+    permutations: no host-side index plan or index transfer sits before a chunk.
+
+    ``static``, ``opt``, ``lr_fn`` are the hashable parts from :func:`_split` (their arrays travel in
+    ``dyn``), so equal configurations share compilations, cached per chunk length ``n`` and batch
+    size ``B``; ``epoch0``, ``offset``, ``a`` are traced. Plain ``jax.jit`` returns at dispatch
+    (``eqx.filter_jit`` blocks until the result is ready), so :func:`train`'s host work after the
+    call overlaps the compiled loop."""
+    d_static, d_opt, d_lr = dyn
+    static, opt, lr_fn = _join(d_static, static), _join(d_opt, opt), _join(d_lr, lr_fn)
+    idx = device_indices(key, epoch0, offset, n, B, X.shape[0])
+    ks = jnp.arange(n) + a  # the dtype of jnp.arange(a, a + n)
+    if flags is None:  # no SWA: the flags are never read
+        flags = jnp.zeros(n, bool)
     return make_runner(static, opt, lr_fn, use_swa=use_swa)(carry, X, Y, idx, ks, flags, lr_scale)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_opt_jit(opt, dyn, params):
+    return _join(dyn, opt).init(params), jnp.zeros((), jnp.int32)
+
+
+def _init_opt(opt, params):
+    """``(opt.init(params), int32 0)`` in one compiled call (eagerly, ``opt.init`` dispatches once per leaf)."""
+    dyn, rest = _split(opt)
+    return _init_opt_jit(rest, dyn, params)
 
 
 def make_runner(static, opt, lr_fn, *, use_swa: bool):
@@ -389,26 +428,31 @@ def train(
     flags = swa_flags(swa, n_steps)
 
     params0, static = eqx.partition(model, eqx.is_inexact_array)
-    config = {
-        "n_steps": n_steps, "n_train": N, "data": data.name,
-        "key": np.asarray(jax.random.key_data(key)).tolist(),
-        "lr": _digest(lrs), "batch": _digest(sizes), "data_digest": _digest(data.x_train[:512], data.y_train),
-        "init": _digest(*jax.tree_util.tree_leaves(params0)),
-        "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", repr(optimizer)),
-        "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
-        "clip_norm": clip_norm, "swa": dataclasses.asdict(swa) if swa else None,
-        "model": type(model).__name__, "shapes": [list(np.shape(x)) for x in jax.tree_util.tree_leaves(params0)],
-    }
-    if state_policy is not None:
-        config["lr_state_policy"] = repr(state_policy)
+
+    def make_config():
+        """The configuration a checkpoint must match (digests of schedules, data and initial weights)."""
+        config = {
+            "n_steps": n_steps, "n_train": N, "data": data.name,
+            "key": np.asarray(jax.random.key_data(key)).tolist(),
+            "lr": _digest(lrs), "batch": _digest(sizes), "data_digest": _digest(data.x_train[:512], data.y_train),
+            "init": _digest(*jax.tree_util.tree_leaves(params0)),
+            "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", repr(optimizer)),
+            "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
+            "clip_norm": clip_norm, "swa": dataclasses.asdict(swa) if swa else None,
+            "model": type(model).__name__, "shapes": [list(np.shape(x)) for x in jax.tree_util.tree_leaves(params0)],
+        }
+        if state_policy is not None:
+            config["lr_state_policy"] = repr(state_policy)
+        return config
 
     # ------------------------------------------------------------------ state and resume
-    carry = (params0, bn_state0, opt.init(params0), params0 if swa else None, jnp.zeros((), jnp.int32))
+    opt_state0, swa_n0 = _init_opt(opt, params0)
+    carry = (params0, bn_state0, opt_state0, params0 if swa else None, swa_n0)
     history: dict[str, list] = {}
     start, pending, diverged = 0, [], -1
-    ckpt = None
+    ckpt = config = None
     if checkpoint is not None:
-        ckpt = Path(checkpoint)
+        ckpt, config = Path(checkpoint), make_config()
         resumed = _load_checkpoint(ckpt, carry, config)  # None: no checkpoint yet; refuses a mismatched one
         if resumed is not None:
             carry, history, start, pending, diverged = resumed
@@ -416,7 +460,12 @@ def train(
     plan = Plan(key, N, sizes)
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     lr_fn, use_swa = _jnp_lr(lr_schedule), swa is not None
-    run = lambda *args: _run_jit(static, opt, lr_fn, use_swa, *args)
+    (d_static, h_static), (d_opt, h_opt), (d_lr, h_lr) = _split(static), _split(opt), _split(lr_fn)
+
+    def run(a, b, carry):
+        return _run_jit(h_static, h_opt, h_lr, use_swa, b - a, int(sizes[a]), (d_static, d_opt, d_lr), carry, X, Y, key,
+                        np.int32(plan.epoch[a]), np.int32(plan.start[a]), np.int32(a), flags[a:b] if use_swa else None,
+                        np.float32(lr_ctl.scale))
     cuts = sorted(set(_boundaries(n_steps, sizes, probe_every, checkpoint_every)) | probe_list)
     probe_points = {0, n_steps} | probe_list | (set(range(0, n_steps, probe_every)) if probe_every else set())
     ckpt_points = {n_steps} | (set(range(0, n_steps, checkpoint_every)) if checkpoint_every else set())
@@ -424,12 +473,14 @@ def train(
     why = "restored from checkpoint" if diverged >= 0 else None
 
     def do_probes(step, carry):
-        params, bn_state, opt_state, swa_avg, swa_n = carry
-        cur = eqx.combine(params, static)
-        ts = TrainState(bn_state, opt_state, model, eqx.combine(swa_avg, static) if swa is not None and int(swa_n) > 0 else None,
-                        step, int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]) * lr_ctl.scale, int(sizes[max(step - 1, 0)]))
-        row = {"step": step, "epoch": ts.epoch, "lr": ts.lr, "batch_size": ts.batch_size,
+        epoch, lr, bsz = int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]) * lr_ctl.scale, int(sizes[max(step - 1, 0)])
+        row = {"step": step, "epoch": epoch, "lr": lr, "batch_size": bsz,
                "train_loss": float(np.mean(pending)) if pending else float("nan")}
+        if named:
+            params, bn_state, opt_state, swa_avg, swa_n = carry
+            cur = eqx.combine(params, static)
+            ts = TrainState(bn_state, opt_state, model, eqx.combine(swa_avg, static) if swa is not None and int(swa_n) > 0 else None,
+                            step, epoch, lr, bsz)
         for name, p in named:
             out = p(cur, ts, data, step)
             if not isinstance(out, Mapping):
@@ -446,13 +497,15 @@ def train(
     t0 = time.perf_counter()
     bar = _bar(progress, n_steps, start)
     try:
-        if start == 0:
-            do_probes(0, carry)
         for a, b in zip(cuts[:-1], cuts[1:]):
             if b <= start:
                 continue
-            idx = jnp.asarray(plan.indices(a, b))
-            carry, losses = run(carry, X, Y, idx, jnp.arange(a, b), jnp.asarray(flags[a:b]), jnp.asarray(lr_ctl.scale, jnp.float32))
+            before = carry
+            carry, losses = run(a, b, carry)  # returns at dispatch: the host work up to np.asarray(losses) overlaps it
+            if config is None:
+                config = make_config()
+            if a == 0:  # not resumed: the probes at step 0 see the initial state
+                do_probes(0, before)
             losses = np.asarray(losses)
             pending.extend(losses.tolist())
             if diverged < 0:
@@ -468,6 +521,8 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+    if config is None:  # no chunk ran
+        config = make_config()
     params, bn_state, opt_state, swa_avg, swa_n = carry
     final = eqx.combine(params, static)
     swa_model = swa_state = None
