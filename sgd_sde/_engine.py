@@ -137,10 +137,11 @@ class _Steps:
             return (state, diverged | newly) + out
 
         def checked_step(dyn, k, t, c):
-            """A step without the per-step freeze: only notes which particles went out of bounds."""
+            """A step without the per-step freeze: notes which particles are out of bounds in the
+            state the step *starts* from (:meth:`block` checks the block's last state), so the
+            check does not wait for this step's own arithmetic and can overlap it."""
             state, out = c
-            new, ok = step(dyn, k, t, state)
-            return new, out | ~ok
+            return step(dyn, k, t, state)[0], out | ~in_bounds(state)
 
         if grid is None:
             def stepwise(fn):
@@ -188,6 +189,7 @@ class _Steps:
             fo = (state, jnp.zeros_like(diverged))
             fo = self.fast_checked(t0, fo) if peel else fo
             fast, out = jax.lax.fori_loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
+            out = out | self.out_of_bounds(fast)  # every state of the block checked once (its start again)
         return jax.lax.cond(
             jnp.any(~diverged & out),
             lambda: jax.lax.fori_loop(0, length, lambda i, cc: self.one_step(t0 + i, cc), c),
