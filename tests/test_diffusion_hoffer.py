@@ -133,3 +133,20 @@ def test_diverged_particles_are_excluded_from_every_mean(result):
     assert bad != result
     with pytest.raises(ValueError, match="diverged"):
         hoffer_experiment(jax.random.key(0), diverged="drop")
+
+
+def test_r2_bootstrap_is_the_r2_of_resampled_walkers(result):
+    # identical walkers: every resample has the same mean curve, so every replicate equals the fit's R²
+    # exactly (the r2 field comes from log_growth_slope, a separate implementation of the same OLS)
+    import dataclasses
+
+    same = dataclasses.replace(result, distances=np.repeat(result.distances[..., :1], result.distances.shape[-1], -1))
+    one = [[log_growth_slope(same.steps, same.distances[i, j], beta=1.0, window=tuple(same.window), n_boot=2).r2
+            for j in range(len(same.batch_sizes))] for i in range(len(same.rules))]
+    np.testing.assert_allclose(same.r2_bootstrap(n_boot=5), np.broadcast_to(one, (5, *np.shape(one))), rtol=1e-9)
+    # distinct walkers: the replicates scatter around the fit's R² (median within the replicates' range)
+    boots = result.r2_bootstrap(n_boot=200)
+    assert boots.shape == (200, len(result.rules), len(result.batch_sizes))
+    assert ((boots > 0) & (boots <= 1)).all()
+    lo, hi = np.percentile(boots, [1, 99], axis=0)
+    assert ((lo <= result.r2) & (result.r2 <= hi)).all()

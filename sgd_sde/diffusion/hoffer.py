@@ -104,13 +104,9 @@ class HofferResult:
         """``max/min`` of the slopes across batch sizes, per rule (1 = perfectly equalised)."""
         return {r: float(np.max(s) / np.min(s)) for r, s in zip(self.rules, self.slopes)}
 
-    def spread_bootstrap(self, n_boot: int = 400, seed: int = 0) -> np.ndarray:
-        """Bootstrap replicates of ``log(max/min slope)`` per rule, ``(n_boot, nR)``.
-
-        Particles are resampled *jointly* across all runs (they share the landscape, the starting
-        points and the noise draws), so differences between rules are paired and their spread is
-        the right standard error for comparing rules.
-        """
+    def _bootstrap_means(self, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Walker-mean distances on the fit window for ``n_boot`` joint resamples of the particles,
+        ``(n_boot, nR, nB, S_window)``, and the centred ``log t`` of the window."""
         n_boot = V.count("n_boot", n_boot)
         # (n_boot, runs, particles) float64 weights, twice (the einsum and its normalisation)
         V.fits_in_memory("n_boot", 16.0 * n_boot * self.distances[:, :, 0, :].size, "bootstrap weights")
@@ -123,9 +119,27 @@ class HofferResult:
         alive = np.all(np.isfinite(d), axis=2)  # (nR, nB, P): excluded (diverged) particles are NaN
         weights = np.einsum("bp,rkp->brkp", counts, alive.astype(np.float64))
         weights /= np.maximum(weights.sum(-1, keepdims=True), 1e-300)
-        means = np.einsum("brkp,rksp->brks", weights, np.where(np.isfinite(d), d, 0.0))
+        return np.einsum("brkp,rksp->brks", weights, np.where(np.isfinite(d), d, 0.0)), x
+
+    def spread_bootstrap(self, n_boot: int = 400, seed: int = 0) -> np.ndarray:
+        """Bootstrap replicates of ``log(max/min slope)`` per rule, ``(n_boot, nR)``.
+
+        Particles are resampled *jointly* across all runs (they share the landscape, the starting
+        points and the noise draws), so differences between rules are paired and their spread is
+        the right standard error for comparing rules.
+        """
+        means, x = self._bootstrap_means(n_boot, seed)
         slopes = np.einsum("brks,s->brk", means, x) / np.sum(x**2)
         return np.log(slopes.max(-1) / slopes.min(-1))
+
+    def r2_bootstrap(self, n_boot: int = 400, seed: int = 0) -> np.ndarray:
+        """Bootstrap replicates of the R² of ``E‖w_t − w_0‖`` against ``log t`` on the fit window
+        (the ``r2`` field's fit), ``(n_boot, nR, nB)``, particles resampled jointly as in
+        :meth:`spread_bootstrap`. For centred ``x``: ``R² = (Σ m x)² / (Σ x² · Σ (m − m̄)²)``."""
+        means, x = self._bootstrap_means(n_boot, seed)
+        sxy = np.einsum("brks,s->brk", means, x)
+        sst = np.sum((means - means.mean(-1, keepdims=True)) ** 2, axis=-1)
+        return sxy**2 / (np.sum(x**2) * np.maximum(sst, 1e-300))
 
     def distance_at(self, step: int) -> np.ndarray:
         """Mean distance at the save point closest to ``step``: ``(nR, nB)``."""
