@@ -93,8 +93,19 @@ def measure_ceilings(quick: bool, gpu: bool) -> dict[str, float]:
             "membw_GB_per_s": 8 * words * passes / t_mem / 1e9}
 
 
+# pause between timed calls: OpenBLAS worker threads (the NumPy contenders) spin-wait after a
+# call, and whoever runs next in the same process pays for it (measured: 3-7% on the low-rank case)
+SETTLE_S = 0.2
+
+
 def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -> list[dict]:
-    """Warm up every implementation, then time them round-robin (so load drift hits all alike)."""
+    """Warm up every implementation, then time them round-robin (so load drift hits all alike).
+
+    Each round runs the implementations in a new order (a fixed-seed shuffle, recorded in the
+    rows), with :data:`SETTLE_S` between calls, so that no implementation always follows the same
+    one: a contender's after-effects (spinning BLAS threads, a cache it flushed) do not fall on one
+    neighbour in every repetition."""
+    import random
     pb = make_problem(case)
     built = {}
     for name, builder in implementations(case, device).items():
@@ -104,8 +115,15 @@ def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -
         t0 = time.perf_counter()
         fn()
         built[name] = (fn, wk, time.perf_counter() - t0, [])
+    order_rng = random.Random(f"{case.name}-order")
+    orders = []
     for _ in range(repeats):
-        for fn, _, _, times in built.values():
+        names = list(built)
+        order_rng.shuffle(names)
+        orders.append(names)
+        for name in names:
+            fn, _, _, times = built[name]
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
@@ -115,6 +133,7 @@ def run_case(case, device: str, repeats: int, skip: list[str], ceilings: dict) -
         row = {
             "case": case.name, "impl": name, "d": case.d, "P": int(wk.particle_steps // case.S), "S": case.S,
             "first_s": first, "median_s": t, "Msteps_per_s": wk.particle_steps / t / 1e6,
+            "times_s": times, "position_in_round": [o.index(name) for o in orders],
             "gflops": wk.flops / t / 1e9, "Mvariates_per_s": wk.variates / t / 1e6,
         }
         row["pct_matmul_peak"] = 100 * row["gflops"] / ceilings["matmul_gflops"]
@@ -372,10 +391,11 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _markers(result: dict) -> tuple[str, str]:
-    """One RESULTS.md section per backend: ``<!-- run.py:cpu:begin -->`` … (``gpu`` for a GPU run)."""
+def _markers(result: dict, name: str) -> tuple[str, str]:
+    """One RESULTS.md section per saved run: ``<!-- run.py:cpu:NAME:begin -->`` … for the run saved
+    in ``results/NAME/`` (``gpu`` for a GPU run), so that runs on different machines stand side by side."""
     backend = "cpu" if "(cpu)" in result["device"] else "gpu"
-    return f"<!-- run.py:{backend}:begin -->", f"<!-- run.py:{backend}:end -->"
+    return f"<!-- run.py:{backend}:{name}:begin -->", f"<!-- run.py:{backend}:{name}:end -->"
 
 
 def summary_rows(result: dict) -> list[dict]:
@@ -436,14 +456,16 @@ def summary_markdown(result: dict, source: str) -> str:
         return "–" if v is None else f"{v:.0f}%"
 
     rows = summary_rows(result)
-    begin, end = _markers(result)
+    begin, end = _markers(result, Path(source).name)
+    shuffled = (f", each round in a new order with {result['settle_s']} s between calls"
+                if "settle_s" in result else "")
     lines = [
         begin,
         f"## simulate against hand-written scans and diffrax (`benchmarks/run.py`, {result['device']})",
         "",
         f"Written by `python benchmarks/run.py --write-results {source}` from that run ({result['machine']}; "
         f"{result['versions']}; medians of {result['repeats']} round-robin repetitions after one warm-up "
-        f"each; 1-minute load average {result['loadavg_before'][0]:.1f} before the run). Ceilings measured by the run: "
+        f"each{shuffled}; 1-minute load average {result['loadavg_before'][0]:.1f} before the run). Ceilings measured by the run: "
         f"matmul {c['matmul_gflops']:.0f} GFLOP/s, normals {c['normals_M_per_s']:.0f} M/s with `jax.random.normal` and "
         f"{c['engine_normals_M_per_s']:.0f} M/s with the engine's `sgd_sde.noise.standard_normal`, uniforms "
         f"{c['uniforms_M_per_s']:.0f} M/s, memory {c['membw_GB_per_s']:.1f} GB/s. Ratios are sgd_sde's throughput over "
@@ -519,9 +541,13 @@ def write_summary(out_dir: Path, md_path: Path) -> None:
     from benchmarks import _markdown
 
     root = Path(__file__).resolve().parents[1]
-    path = Path(out_dir) / "results.json"
-    begin, end = _markers(json.loads(path.read_text()))
-    _markdown.write_results(path, md_path, summary_markdown, begin, end, root)
+    out_dir = Path(out_dir).resolve()
+    path = out_dir / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--write-results: no results.json in {out_dir} (write one with --out {out_dir})")
+    source = os.path.relpath(out_dir, root)
+    begin, end = _markers(json.loads(path.read_text()), out_dir.name)
+    _markdown.write_results(path, md_path, lambda res, _: summary_markdown(res, source), begin, end, root)
 
 
 def main(argv=None) -> int:
@@ -579,7 +605,7 @@ def main(argv=None) -> int:
         return {"device": f"{dev.device_kind} ({jax.default_backend()})",
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
                 "versions": _versions(), "quick": args.quick, "ceilings": ceilings, "rows": rows,
-                "repeats": args.repeats, "loadavg_before": load0, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "repeats": args.repeats, "settle_s": SETTLE_S, "loadavg_before": load0, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "provenance": provenance({"argv": sys.argv[1:] if argv is None else list(argv)})}
 
     rows = []

@@ -1,0 +1,52 @@
+"""benchmarks/run.py --write-results: one RESULTS.md section per saved run, named by its
+directory, written from the JSON (the numbers and verdicts come from the file, never typed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAVED = ROOT / "benchmarks" / "results" / "cpu-stop13"
+
+pytest.importorskip("benchmarks.run")
+
+
+def test_sections_per_run_stand_side_by_side(tmp_path):
+    from benchmarks import run
+
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# Benchmark results\n")
+    a, b = tmp_path / "machine-a", tmp_path / "machine-b"
+    shutil.copytree(SAVED, a)
+    shutil.copytree(SAVED, b)
+    res = json.loads((b / "results.json").read_text())
+    res["rows"] = [dict(r, Msteps_per_s=r["Msteps_per_s"] * (2.0 if r["impl"].startswith("sgd_sde") else 1.0))
+                   for r in res["rows"]]
+    (b / "results.json").write_text(json.dumps(res))
+
+    run.write_summary(a, md)
+    run.write_summary(b, md)
+    run.write_summary(a, md)  # rewriting a run replaces its own section only
+    text = md.read_text()
+    for name in ("machine-a", "machine-b"):
+        assert text.count(f"<!-- run.py:cpu:{name}:begin -->") == 1
+        assert text.count(f"<!-- run.py:cpu:{name}:end -->") == 1
+    sec_a = text.split("<!-- run.py:cpu:machine-a:begin -->")[1].split("<!-- run.py:cpu:machine-a:end -->")[0]
+    sec_b = text.split("<!-- run.py:cpu:machine-b:begin -->")[1].split("<!-- run.py:cpu:machine-b:end -->")[0]
+    # the verdict follows the numbers: the saved run's least ratio is below 1, doubled it is not
+    least = min(r["vs_best_hand"] for r in run.summary_rows(json.loads((a / "results.json").read_text())))
+    assert least < 1.0
+    assert f"**refuted** (least {least:.2f}×" in sec_a
+    assert f"**supported** (least {2 * least:.2f}×" in sec_b
+    assert "machine-a`" in sec_a and "machine-b`" in sec_b  # the command that rewrites it names its directory
+
+
+def test_missing_results_json_is_named(tmp_path):
+    from benchmarks import run
+
+    with pytest.raises(FileNotFoundError, match="no results.json"):
+        run.write_summary(tmp_path, tmp_path / "RESULTS.md")
