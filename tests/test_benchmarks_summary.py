@@ -50,3 +50,33 @@ def test_missing_results_json_is_named(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no results.json"):
         run.write_summary(tmp_path, tmp_path / "RESULTS.md")
+
+
+def test_least_interval_resamples_the_repetitions():
+    """With no spread between repetitions the interval is the point; with spread it is wider and
+    the verdict written from it is 'inconclusive' when the interval straddles the threshold."""
+    import math
+
+    from benchmarks import run
+
+    saved = ROOT / "benchmarks" / "results" / "cpu-amd-stop14" / "results.json"
+    res = json.loads(saved.read_text())
+    rows = run.summary_rows(res)
+    items = [(r["case"], *r["pairs"]["vs_best_hand"]) for r in rows if r["pairs"]["vs_best_hand"]]
+    least = min(r["vs_best_hand"] for r in rows if r["vs_best_hand"] is not None)
+
+    flat = dict(res, rows=[dict(r, times_s=[r["median_s"]] * len(r["times_s"])) for r in res["rows"]])
+    lo, hi = run.least_interval(flat, items)
+    assert math.isclose(lo, least, rel_tol=1e-12) and math.isclose(hi, least, rel_tol=1e-12)
+
+    roof = [(r["case"], r["ours_impl"], None) for r in rows]
+    lo, hi = run.least_interval(flat, roof)
+    assert math.isclose(lo, min(r["pct_of_bound"] for r in rows) / 100, rel_tol=1e-12)
+
+    lo, hi = run.least_interval(res, items)  # the saved run: real spread
+    assert lo < least - 0.01 and hi > lo
+    old = json.loads((SAVED / "results.json").read_text())  # saved before times_s: point estimates
+    assert run.least_interval(old, [(r["case"], *r["pairs"]["vs_best_hand"]) for r in run.summary_rows(old)
+                                    if r["pairs"]["vs_best_hand"]]) is None
+    text = run.summary_markdown(res, "benchmarks/results/cpu-amd-stop14")
+    assert f"least {least:.2f}×, threshold 1.0×, 95% bootstrap interval over the repetitions" in text
