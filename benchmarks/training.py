@@ -277,9 +277,10 @@ def to_markdown(res: dict, source: str) -> str:
         f"Written by `python benchmarks/training.py --write-results {source}` from that file (code "
         f"{res['provenance']['code'][:12]}, {mach['date']}, {mach['cpus']} CPUs, {mach['processor'] or mach['platform']}). "
         f"Digits MLP {cfg['model']}, heavy-ball SGD (μ = {cfg['momentum']}), {cfg['n_train']} training images; "
-        f"medians of {cfg['repeats']} round-robin repetitions after one warm-up each. The machine was shared: "
-        f"1-minute load average {mach['loadavg_before'][0]:.1f} before and {mach['loadavg_after'][0]:.1f} after on "
-        f"{mach['cpus']} cores, so absolute times are inflated; ratios within the run (interleaved medians) are what to read.",
+        f"medians of {cfg['repeats']} round-robin repetitions after one warm-up each. 1-minute load average "
+        f"{mach['loadavg_before'][0]:.1f} before and {mach['loadavg_after'][0]:.1f} after on {mach['cpus']} cores"
+        + (" (other work was running, so absolute times are inflated)" if mach['loadavg_before'][0] > 1.5 else "")
+        + "; ratios within the run (interleaved medians) are what to read.",
         "",
         f"**One run** (lr = {cfg['single_run']['lr']}, B = {cfg['single_run']['batch_size']}):",
         "",
