@@ -78,5 +78,8 @@ def test_least_interval_resamples_the_repetitions():
     old = json.loads((SAVED / "results.json").read_text())  # saved before times_s: point estimates
     assert run.least_interval(old, [(r["case"], *r["pairs"]["vs_best_hand"]) for r in run.summary_rows(old)
                                     if r["pairs"]["vs_best_hand"]]) is None
+    assert math.isclose(run.least_point(res, items), least, rel_tol=1e-12)  # the table's ratio
     text = run.summary_markdown(res, "benchmarks/results/cpu-amd-stop14")
     assert f"least {least:.2f}×, threshold 1.0×, 95% bootstrap interval over the repetitions" in text
+    assert lo < 1.0 <= hi  # this saved run's interval straddles 1, and the verdict says so
+    assert f"**inconclusive** (least {least:.2f}×, threshold 1.0×" in text
