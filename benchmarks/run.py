@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._bootstrap import bootstrap_medians  # noqa: E402
 from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem, roofline  # noqa: E402
 
 
@@ -487,10 +488,7 @@ def least_interval(result: dict, items: list, n_boot: int = 4000, seed: int = 0)
     if not items or any("times_s" not in rows[k] for k in keys):
         return None
     rng = np.random.default_rng(seed)
-    boot = {}
-    for k in keys:
-        t = np.asarray(rows[k]["times_s"], float)
-        boot[k] = np.median(t[rng.integers(0, len(t), (n_boot, len(t)))], axis=1)
+    boot = {k: bootstrap_medians(rows[k]["times_s"], rng, n_boot) for k in keys}
     lo, hi = np.percentile(_least(result, items, lambda _, k: boot[k]), [2.5, 97.5])
     return float(lo), float(hi)
 

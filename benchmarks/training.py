@@ -263,12 +263,22 @@ def roofline(res: dict) -> dict | None:
 
 
 def to_markdown(res: dict, source: str) -> str:
+    from benchmarks._bootstrap import ratio_interval
     from sgd_sde.verdicts import Verdict
 
     cfg, m, r, sp, mach = res["config"], res["median_s"], ratios(res), res["split"], res["machine"]
     s = cfg["steps"]
-    v_train = Verdict.decide("benchmarks.train_vs_hand", "network", r["train vs hand (5S)"], 1.0, kind="greater")
-    v_sweep = Verdict.decide("benchmarks.sweep_vs_sequential", "network", r["sweep vs hand x48"], 3.0, kind="greater")
+    t = res["times_s"]
+    ci_train = ratio_interval(t[f"hand S={5 * s}"], t[f"train S={5 * s}"])
+    ci_sweep = ratio_interval(t["hand x48"], t["sweep"])
+    v_train = Verdict.decide("benchmarks.train_vs_hand", "network", r["train vs hand (5S)"], 1.0, kind="greater",
+                             ci=ci_train)
+    v_sweep = Verdict.decide("benchmarks.sweep_vs_sequential", "network", r["sweep vs hand x48"], 3.0, kind="greater",
+                             ci=ci_sweep)
+
+    def how(ratio, ci):
+        return f"{ratio:.2f}×, 95% bootstrap interval over the repetitions [{ci[0]:.2f}, {ci[1]:.2f}]"
+
     n = len(cfg["lrs"]) * len(cfg["batch_sizes"]) * len(cfg["seeds"])
     lines = [
         BEGIN,
@@ -294,7 +304,7 @@ def to_markdown(res: dict, source: str) -> str:
         f"| for reference: the host-side batch plan `Plan.indices` (sweeps, experiments), {s} / {5 * s} steps | "
         f"{1e3 * m[f'plan S={s}']:.1f} / {1e3 * m[f'plan S={5 * s}']:.1f} ms | – | – |",
         "",
-        f"Target `train` ≥ 1.0× the hand loop ({5 * s} steps): **{v_train.verdict}** ({r['train vs hand (5S)']:.2f}×). "
+        f"Target `train` ≥ 1.0× the hand loop ({5 * s} steps): **{v_train.verdict}** ({how(r['train vs hand (5S)'], ci_train)}). "
         f"Both draw each epoch's permutation (one per {cfg['n_train'] // cfg['single_run']['batch_size']} steps) inside "
         f"the jitted function: `train` from where the chunk starts in its plan (`_plan.device_indices`, the same integers "
         f"as `Plan.indices`), with a two-pass radix sort that reproduces `jax.random.permutation` bit for bit at about half "
@@ -349,13 +359,13 @@ def to_markdown(res: dict, source: str) -> str:
                  "peak, and no vectorisation of the same arithmetic can run faster than the peak")
         lines += ["", f"Upper bound on the grid speed-up from vectorising: {rl['grid_bound']:.1f}× (median matmul rate / "
                   f"achieved rate of the {n} sequential hand-loop runs; {rl['grid_bound_best']:.1f}× with the fastest "
-                  f"GEMM repeat, {rl['best_gflops']:.0f} GFLOP/s, the least disturbed by the other load), {reach}. "
+                  f"GEMM repeat, {rl['best_gflops']:.0f} GFLOP/s, the least disturbed repeat), {reach}. "
                   f"Each B's bound is the same ratio for its 12 runs; the large product's rate is itself an upper bound "
                   f"for the small products of one step."]
     lines += [
         "",
         f"Target vmapped sweep ≥ 3× sequential training (the faster sequential contender, the hand loop): "
-        f"**{v_sweep.verdict}** ({r['sweep vs hand x48']:.2f}×).",
+        f"**{v_sweep.verdict}** ({how(r['sweep vs hand x48'], ci_sweep)}).",
         END,
     ]
     return "\n".join(lines) + "\n"

@@ -83,3 +83,27 @@ def test_least_interval_resamples_the_repetitions():
     assert f"least {least:.2f}×, threshold 1.0×, 95% bootstrap interval over the repetitions" in text
     assert lo < 1.0 <= hi  # this saved run's interval straddles 1, and the verdict says so
     assert f"**inconclusive** (least {least:.2f}×, threshold 1.0×" in text
+
+
+def test_training_verdicts_carry_their_bootstrap_interval():
+    """training.py's two targets are decided with the interval of the ratio of medians: no spread
+    gives the point itself (and a decided verdict), the saved run's spread gives its interval."""
+    import math
+
+    from benchmarks import training
+    from benchmarks._bootstrap import ratio_interval
+
+    res = json.loads((ROOT / "benchmarks" / "results" / "training-cpu-amd-1202.json").read_text())
+    r = training.ratios(res)
+    t = res["times_s"]
+    lo, hi = ratio_interval(t["hand S=1000"], t["train S=1000"])
+    assert lo < r["train vs hand (5S)"] < hi and hi - lo > 0.01
+    text = training.to_markdown(res, "x.json")
+    assert f"[{lo:.2f}, {hi:.2f}]" in text
+    verdict = "inconclusive" if lo < 1.0 <= hi else ("supported" if lo >= 1.0 else "refuted")
+    assert f"Target `train` ≥ 1.0× the hand loop (1000 steps): **{verdict}**" in text
+
+    flat = dict(res, times_s={k: [res["median_s"][k]] * len(v) for k, v in t.items()})
+    lo, hi = ratio_interval(flat["times_s"]["hand x48"], flat["times_s"]["sweep"])
+    assert math.isclose(lo, r["sweep vs hand x48"], rel_tol=1e-12) and math.isclose(hi, lo, rel_tol=1e-12)
+    assert "**refuted**" in training.to_markdown(flat, "x.json").split("Target vmapped sweep")[1]
