@@ -107,3 +107,15 @@ def test_training_verdicts_carry_their_bootstrap_interval():
     lo, hi = ratio_interval(flat["times_s"]["hand x48"], flat["times_s"]["sweep"])
     assert math.isclose(lo, r["sweep vs hand x48"], rel_tol=1e-12) and math.isclose(hi, lo, rel_tol=1e-12)
     assert "**refuted**" in training.to_markdown(flat, "x.json").split("Target vmapped sweep")[1]
+
+
+def test_a_run_of_some_cases_says_its_verdicts_cover_only_those():
+    from benchmarks import run
+
+    res = json.loads((ROOT / "benchmarks" / "results" / "cpu-amd-1202" / "results.json").read_text())
+    full = run.summary_markdown(res, "benchmarks/results/cpu-amd-1202")
+    assert "on every case: " in full and "not run" not in full
+    one = dict(res, rows=[r for r in res["rows"] if r["case"] == "lowrank-d1000"])
+    text = run.summary_markdown(one, "benchmarks/results/x")
+    assert "not run: dense-d100, diag-d10, minibatch-linreg" in text
+    assert "on every case of this run: " in text and "on every case: " not in text

@@ -36,6 +36,32 @@ def test_digits_fixed_split():
     np.testing.assert_array_equal(ds.x_test, again.x_test)
 
 
+def test_digits_read_from_the_bundled_file_equal_load_digits(monkeypatch):
+    """The digits are read from scikit-learn's bundled csv without importing sklearn.datasets; they
+    must be load_digits' arrays exactly, and load_digits is still used where the file is elsewhere."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from sgd_sde.networks import datasets
+
+    ref = load_digits()
+    images, target = datasets._digits_arrays()
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(target, ref.target)
+    assert images.dtype == ref.images.dtype and images.shape == (1797, 8, 8)
+    code = ("import sys; from sgd_sde.networks import load_dataset; load_dataset('digits'); "
+            "print('sklearn.datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no file found: the fallback
+    images, target = datasets._digits_arrays()
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(target, ref.target)
+
+
 def test_teacher_student_controls_and_determinism():
     a = load_dataset("teacher_student", n_train=50, n_test=30, d=7, n_classes=3, seed=4)
     b = load_dataset("teacher_student", n_train=50, n_test=30, d=7, n_classes=3, seed=4)

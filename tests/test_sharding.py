@@ -59,11 +59,12 @@ _MULTI_DEVICE = textwrap.dedent(
             np.testing.assert_allclose(x, y, rtol=tol, atol=tol * scale)
 
     def sharded_draws(noise, land, batch_size, n_particles, sharding, key, steps):
-        # the draws a step consumes, computed with the particle axis split over devices
+        # the draws the given steps consume, computed with the particle axis split over devices (one
+        # compiled body looped over the steps: the step enters only through fold_in, as in the engine)
         noise = noise.bind(land)
         def draw(k):
-            return jnp.stack([noise.sample(jax.random.fold_in(k, t), land, n_particles, batch_size, jnp.float32)
-                              for t in steps])
+            return jax.lax.map(lambda t: noise.sample(jax.random.fold_in(k, t), land, n_particles, batch_size,
+                                                      jnp.float32), jnp.asarray(list(steps), jnp.int32))
         if sharding is None:
             return np.asarray(jax.jit(draw)(key))
         spec = NamedSharding(sharding.mesh, PartitionSpec(None, None, sharding.spec[-1]))

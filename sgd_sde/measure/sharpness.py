@@ -18,7 +18,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 
 from .. import _validate as V
 from ._core import Objective, as_key, count
@@ -142,6 +141,8 @@ def keskar_sharpness(
 
     z0 = np.asarray(jax.random.uniform(k_start, bound.shape, minval=-1.0, maxval=1.0), np.float64) * bound
     if method == "lbfgsb":
+        import scipy.optimize  # here, not at module level: it costs every importer of sgd_sde.networks ~0.3 s
+
         res = scipy.optimize.minimize(
             neg, z0, jac=True, method="L-BFGS-B", bounds=list(zip(-bound, bound)),
             options={"maxiter": max_iter, "ftol": tol, "gtol": tol},

@@ -121,12 +121,33 @@ def _no_options(name, options):
         raise ValueError(f"unknown options for {name!r}: {sorted(options)}")
 
 
-def _digits() -> Dataset:
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits as (images (1797, 8, 8) float64, target (1797,) int).
+
+    Read from the file scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``, one row per
+    image: 64 pixels then the label), the way its ``load_digits`` reads it, without importing
+    ``sklearn.datasets`` (about a second: it imports scipy.stats and pandas). Where the file is not
+    at that place (another scikit-learn layout), ``load_digits`` itself."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    roots = [] if spec is None or spec.submodule_search_locations is None else list(spec.submodule_search_locations)
+    for root in roots:
+        csv = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            with gzip.open(csv, "rt") as fh:
+                data = np.loadtxt(fh, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]
-    y = d.target.astype(np.int32)
+    return d.images, d.target
+
+
+def _digits() -> Dataset:
+    images, target = _digits_arrays()
+    x = (images.astype(np.float32) / 16.0)[:, None, :, :]
+    y = target.astype(np.int32)
     test = np.arange(x.shape[0]) % 5 == 4
     return Dataset("digits", x[~test], y[~test], x[test], y[test], 10, {"split": "test iff index % 5 == 4", "scale": "pixels / 16"})
 
