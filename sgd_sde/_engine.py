@@ -108,6 +108,10 @@ class _Steps:
 
     def __init__(self, landscape, dynamics, noise, config: Config, key, params=None, grid=None):
         self.config = config
+        # every step exact, one copy of the step in the program: with an exit criterion, and for a
+        # dynamics whose step is costly to compile (the fast block would add two more copies)
+        self.costly = type(dynamics).costly_step
+        self.exact_only = config.exit_fn is not None or self.costly
 
         def in_bounds(state):
             """Per particle: finite and ``|θ_i| ≤ bound`` in one fused reduction (``|x| ≤ b`` is
@@ -199,7 +203,10 @@ class _Steps:
     def run_steps_peeled(self, c, start, n: int):
         """:meth:`run_steps` for a static ``n ≥ 1`` with step ``start`` in the caller's computation:
         the first ``min(n, BLOCK)`` steps are one block (a shorter block is as exact as a full
-        one) whose first step is peeled; with an exit criterion that step is exact."""
+        one) whose first step is peeled; with an exit criterion that step is exact. A costly step
+        is not peeled: one copy of it in the program matters more than what it would share."""
+        if self.costly:
+            return self.run_steps(c, start, n)
         if self.config.exit_fn is not None:
             return self.run_steps(self.one_step(start, c), start + 1, n - 1)
         m = min(n, BLOCK)
@@ -207,8 +214,8 @@ class _Steps:
 
     def run_steps(self, c, start, n):
         """Steps ``start .. start + n − 1`` (``n`` static or traced). Without an exit criterion:
-        whole blocks, then the rest exactly; with one, every step exactly."""
-        if self.config.exit_fn is not None:
+        whole blocks, then the rest exactly; with one (or a costly step), every step exactly."""
+        if self.exact_only:
             return jax.lax.fori_loop(0, n, lambda i, cc: self.one_step(start + i, cc), c)
         n_blocks = n // BLOCK
         c = jax.lax.fori_loop(0, n_blocks, lambda b, cc: self.block(start + b * BLOCK, cc), c)

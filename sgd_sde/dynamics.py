@@ -100,6 +100,8 @@ class AbstractDynamics(eqx.Module):
         weak_order, strong_order: convergence orders *of the discretisation of the SDE*
             (for SGD itself: as an approximation of its SDE, Li, Tai & E 2017).
         citation: the paper the rule comes from.
+        costly_step: class attribute, ``True`` where one step is a large program (a diffrax
+            solve): :func:`sgd_sde.simulate` then compiles the step once (see below).
     """
 
     # every concrete dynamics also declares ``batch_size: int`` (or ``int | None``); it is not an
@@ -109,6 +111,10 @@ class AbstractDynamics(eqx.Module):
     weak_order: AbstractVar[float]
     strong_order: AbstractVar[float]
     citation: AbstractClassVar[str]
+    #: ``True`` where one step is a large program (a diffrax solve): the engine then compiles the
+    #: step once, running every step with its per-particle divergence freeze, instead of a fast
+    #: block, its exact re-run and a peeled first step (several copies of the step, each compiled)
+    costly_step: ClassVar[bool] = False
 
     def __check_init__(self):
         V.positive("lr", self.lr)
@@ -488,6 +494,7 @@ class DiffraxSDE(AbstractDynamics):
     weak: float = 1.0
     strong: float | None = None
     citation: ClassVar[str] = "Kidger 2021, On Neural Differential Equations (diffrax)"
+    costly_step: ClassVar[bool] = True
 
     def __check_init__(self):
         V.positive_int("substeps", self.substeps)
