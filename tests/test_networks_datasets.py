@@ -37,8 +37,9 @@ def test_digits_fixed_split():
 
 
 def test_digits_read_from_the_bundled_file_equal_load_digits(monkeypatch):
-    """The digits are read from scikit-learn's bundled csv without importing sklearn.datasets; they
-    must be load_digits' arrays exactly, and load_digits is still used where the file is elsewhere."""
+    """The digits are read from scikit-learn's bundled csv without importing sklearn.datasets (nor
+    scipy.optimize, which sharpness imports only where it uses it); they must be load_digits'
+    arrays exactly, and load_digits is still used where the file is elsewhere."""
     import importlib.util
     import subprocess
     import sys
@@ -52,10 +53,10 @@ def test_digits_read_from_the_bundled_file_equal_load_digits(monkeypatch):
     np.testing.assert_array_equal(images, ref.images)
     np.testing.assert_array_equal(target, ref.target)
     assert images.dtype == ref.images.dtype and images.shape == (1797, 8, 8)
-    code = ("import sys; from sgd_sde.networks import load_dataset; load_dataset('digits'); "
-            "print('sklearn.datasets' in sys.modules)")
+    code = ("import sys; from sgd_sde.networks import load_dataset, train; load_dataset('digits'); "
+            "print(*(m in sys.modules for m in ('sklearn.datasets', 'scipy.optimize', 'scipy.stats')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split()[-1] == "False"
+    assert out.stdout.split()[-3:] == ["False"] * 3  # ~1 s of imports a training process does not need
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no file found: the fallback
     images, target = datasets._digits_arrays()
     np.testing.assert_array_equal(images, ref.images)
