@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._bootstrap import bootstrap_medians  # noqa: E402
+from benchmarks._bootstrap import N_BOOT, bootstrap_medians  # noqa: E402
 from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem, roofline  # noqa: E402
 
 
@@ -395,10 +395,20 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _backend(result: dict) -> str:
+    """``"cpu"`` or ``"gpu"``: the backend a saved run ran on (its ``device`` ends in ``(cpu)``/``(gpu)``)."""
+    return "cpu" if "(cpu)" in result["device"] else "gpu"
+
+
+def default_cases(backend: str) -> dict:
+    """The cases a run without ``--cases`` times on ``backend`` (the GPU adds ``GPU_CASES``)."""
+    return dict(GPU_CASES, **CASES) if backend == "gpu" else dict(CASES)
+
+
 def _markers(result: dict, name: str) -> tuple[str, str]:
     """One RESULTS.md section per saved run: ``<!-- run.py:cpu:NAME:begin -->`` … for the run saved
     in ``results/NAME/`` (``gpu`` for a GPU run), so that runs on different machines stand side by side."""
-    backend = "cpu" if "(cpu)" in result["device"] else "gpu"
+    backend = _backend(result)
     return f"<!-- run.py:{backend}:{name}:begin -->", f"<!-- run.py:{backend}:{name}:end -->"
 
 
@@ -473,7 +483,7 @@ def least_point(result: dict, items: list) -> float:
     return float(_least(result, items, lambda rows, k: rows[k]["median_s"]))
 
 
-def least_interval(result: dict, items: list, n_boot: int = 4000, seed: int = 0):
+def least_interval(result: dict, items: list, n_boot: int = N_BOOT, seed: int = 0):
     """95% bootstrap interval of the least of several quantities of one run, or ``None`` for a run
     saved without its individual times (before ``times_s`` was recorded).
 
@@ -548,7 +558,7 @@ def summary_markdown(result: dict, source: str) -> str:
         return [(r["case"], *r["pairs"][key]) for r in (rows if subset is None else subset) if r["pairs"][key]]
 
     dense = [r for r in rows if r["case"] == "dense-d100"]
-    absent = sorted(set(CASES if "(cpu)" in result["device"] else {}) - {r["case"] for r in rows})
+    absent = sorted(set(default_cases(_backend(result))) - {r["case"] for r in rows})
     scope = "every case" if not absent else "every case of this run"
     lines += [
         "",
@@ -651,7 +661,7 @@ def main(argv=None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "observables.json").write_text(json.dumps(o, indent=1))
         return 0
-    cases = dict(GPU_CASES, **CASES) if args.device == "gpu" else dict(CASES)
+    cases = default_cases(args.device)
     names = args.cases or list(cases)
     unknown = set(names) - set(cases)
     if unknown:

@@ -104,8 +104,8 @@ def test_a_new_learning_rate_does_not_recompile_the_escape_driver():
 
 def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeypatch):
     """DiffraxSDE declares ``costly_step``: its program traces the step once (every step exact),
-    not the fast block, its exact re-run, the peeled step and the remainder (measured: compile
-    4.3 → 2.1–2.5 s for 150 steps of Heun/Euler, 2000 particles). Same keys and same arithmetic:
+    not the fast block, its exact re-run, the peeled step and the remainder (measured once on a
+    2-vCPU AMD EPYC: compile 4.3 → 2.1–2.5 s for 150 steps of Heun/Euler, 2000 particles). Same keys and same arithmetic:
     the trajectory and the divergence flags equal those of the fast path, forced on the same
     dynamics, to float32 rounding (a step compiled in another context may fuse differently)."""
     import diffrax
@@ -132,5 +132,8 @@ def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeyp
     np.testing.assert_array_equal(once.diverged, fast.diverged)
     np.testing.assert_array_equal(once.divergence_step, fast.divergence_step)
     assert once.diverged.any() and not once.diverged.all() and len(set(once.divergence_step[once.diverged])) > 1
-    np.testing.assert_allclose(once.theta, fast.theta, rtol=1e-6)
-    np.testing.assert_allclose(once.saved["loss"], fast.saved["loss"], rtol=1e-6)
+    # rounding bound, as in test_sharding's close(): at most a few ulp per element per step, and
+    # these maps grow an error by no more than they grow the values: 4 ulp x steps, relative to scale
+    tol = 4 * np.finfo(np.float32).eps * kw["n_steps"]
+    for a, b in ((once.theta, fast.theta), (once.saved["loss"], fast.saved["loss"])):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(np.max(np.abs(a))))
