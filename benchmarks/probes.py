@@ -1,4 +1,4 @@
-"""Two diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
+"""Three diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
 
 ``order``: does a contender timed right after the NumPy (OpenBLAS) loop pay for it? Low-rank case
 (d = 1000, P = 256, N = 512, 200 steps). Each round times the NumPy loop, then contender A, then
@@ -10,7 +10,15 @@ default); the medians of "X after NumPy" and "X after a JAX contender" are print
 at every step (dense d = 100, P = 1024): alternating pairs of ``observables=("loss",
 "distance_from_init")`` and ``observables=()``, median of the per-pair time ratios.
 
+``check``: what the engine's per-step divergence check costs, in a hand-written ``(d, P)`` scan with
+the engine's generator, in blocks of ``BLOCK`` steps as the engine runs them: no check; the
+engine's check (a reduction over ``d`` of ``|θ| ≤ bound`` on the state each step starts from, and
+the block's last state); and an alternative, an elementwise OR of ``¬(|θ| ≤ bound)`` of each new
+state into a ``(d, P)`` boolean reduced once per block. Dense d = 100, d = 1000 and diagonal d = 10;
+medians of the per-round time ratios to the arm with no check, rounds in a new order each time.
+
     python benchmarks/probes.py order --repeats 6
+    python benchmarks/probes.py check --repeats 15
     python benchmarks/probes.py observables --repeats 15 --steps 300
     XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot python benchmarks/probes.py observables
 
@@ -93,6 +101,70 @@ def observables(repeats: int, steps: int, save_every: int) -> dict[str, float]:
     return out
 
 
+def check(repeats: int, cases: list[str]) -> dict[str, dict[str, float]]:
+    import random
+
+    import jax
+    import jax.numpy as jnp
+
+    from sgd_sde._engine import BLOCK
+    from sgd_sde.noise import standard_normal
+
+    bound, lr = 1e6, 0.01
+    results = {}
+    for name in cases:
+        case = CASES[name]
+        pb = make_problem(case)
+        d, P = case.d, case.P
+        n_blocks = max(1, case.S // BLOCK)
+        H, key = jnp.asarray(pb.H), jax.random.key(0)
+        sd = jnp.asarray(pb.L * pb.noise_scale)
+        noise = (lambda z: sd[:, None] * z) if case.kind == "diag" else (lambda z: sd @ z)
+
+        def update(th, t):
+            return th - lr * (H @ th) + noise(standard_normal(jax.random.fold_in(key, t), (d, P), th.dtype))
+
+        def make(arm):
+            def outside(th):
+                return ~(jnp.abs(th) <= bound)
+
+            def body(b, i, c):
+                th, acc = c
+                new = update(th, b * BLOCK + i)
+                if arm == "engine's":
+                    acc = acc | jnp.any(outside(th), axis=0)
+                elif arm == "elementwise, per block":
+                    acc = acc | outside(new)
+                return new, acc
+
+            def block(th, b):
+                acc = jnp.zeros((d, P) if arm == "elementwise, per block" else (P,), bool)
+                th, acc = jax.lax.fori_loop(0, BLOCK, lambda i, c: body(b, i, c), (th, acc))
+                out = jnp.any(acc, axis=0) if acc.ndim == 2 else acc | jnp.any(outside(th), axis=0)
+                # the engine re-runs a block with a crossing; here it is only flagged
+                return th, jnp.any(out)
+
+            fn = jax.jit(lambda th: jax.lax.scan(block, th, jnp.arange(n_blocks)))
+            th0 = jnp.ones((d, P), jnp.float32)
+            return lambda: jax.block_until_ready(fn(th0))
+
+        arms = {a: make(a) for a in ("no check", "engine's", "elementwise, per block")}
+        for fn in arms.values():
+            fn()
+        t = {a: [] for a in arms}
+        for _ in range(repeats):
+            order_ = list(arms)
+            random.shuffle(order_)
+            for a in order_:
+                t[a].append(_timed(arms[a]))
+        out = {a: statistics.median(x / y for x, y in zip(t[a], t["no check"])) for a in arms}
+        results[name] = out
+        print(f"{name} (d={d}, P={P}, {n_blocks * BLOCK} steps): no check {statistics.median(t['no check']):.3f} s; "
+              + ", ".join(f"{a} {r:.3f}x its time" for a, r in out.items() if a != "no check")
+              + f" (medians of {repeats} per-round ratios)", flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -102,11 +174,16 @@ def main(argv=None) -> int:
     b.add_argument("--repeats", type=int, default=15)
     b.add_argument("--steps", type=int, default=300)
     b.add_argument("--save-every", type=int, default=1)
+    c = sub.add_parser("check", help="the per-step divergence check's cost, and an elementwise alternative")
+    c.add_argument("--repeats", type=int, default=15)
+    c.add_argument("--cases", nargs="+", default=["dense-d100", "lowrank-d1000", "diag-d10"], choices=sorted(CASES))
     args = ap.parse_args(argv)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3")
     if args.probe == "order":
         order(args.repeats)
+    elif args.probe == "check":
+        check(args.repeats, args.cases)
     else:
         if args.steps < 1 or args.save_every < 1:
             ap.error("--steps and --save-every must be >= 1")

@@ -6,8 +6,10 @@ step *starts* from and the block checks its last state, so every state of a bloc
 Here deterministic particles (no noise; ``θ ← (1 − ηh)θ = −2θ``, so ``|θ_t| = 2^t |θ_0|``) cross
 the bound ``10⁶`` after exactly ``n`` steps for ``n`` around the block boundaries; each must be
 frozen at its last state inside the bound with the step of the crossing, as the per-step definition
-says. Mutation tried: dropping the block's check of its last state lets the particle that crosses
-on a block's last step run one step too far (its state and step are wrong) and fails this test.
+says. Mutations tried: dropping the block's check of its last state lets the particle that crosses
+on a block's last step run one step too far (its state and step are wrong) and fails the first
+test; checking only each block's last state misses the excursion of the second test (the particle
+is back inside at the block's end).
 """
 
 import jax
@@ -18,6 +20,7 @@ from sgd_sde import simulate
 from sgd_sde._engine import BLOCK
 from sgd_sde.dynamics import SGD
 from sgd_sde.landscapes import Quadratic
+from sgd_sde.schedules import step_decay
 
 BOUND = 1e6
 
@@ -37,3 +40,19 @@ def test_crossings_at_every_block_position(n_cross):
     expected = float(theta0[0, 0]) * (-2.0) ** (n_cross - 1)
     np.testing.assert_allclose(traj.theta[0, 0], expected, rtol=1e-6)
     assert abs(traj.theta[0, 0]) <= BOUND and traj.theta[1, 0] == 0.0
+
+
+@pytest.mark.parametrize("n_cross", [1, BLOCK // 2, BLOCK - 2, BLOCK + 3])
+def test_an_excursion_inside_a_block_is_caught(n_cross):
+    # lr 3 (θ ← −2θ) for steps 0 .. n − 1, then lr 1 (θ ← 0): the particle leaves the bound at step
+    # n − 1 and is back at 0, inside it, from step n on, before its block ends (n − 1 and n are in
+    # the same block for these n). By the per-step definition it diverged at step n − 1 and keeps
+    # θ_{n−1}; a check of the block's end state alone would see 0 and keep it running.
+    theta0 = np.array([[BOUND / 2.0 ** (n_cross - 0.5)], [0.0]], np.float32)
+    traj = simulate(jax.random.key(0), Quadratic(np.eye(1)), SGD(lr=3.0, batch_size=1), theta0,
+                    n_steps=4 * BLOCK, save_at=[4 * BLOCK], schedule=step_decay(3.0, [n_cross], factor=1 / 3),
+                    divergence_bound=BOUND, progress=False, observables=())
+    np.testing.assert_array_equal(traj.diverged, [True, False])
+    np.testing.assert_array_equal(traj.divergence_step, [n_cross - 1, -1])
+    expected = float(theta0[0, 0]) * (-2.0) ** (n_cross - 1)
+    np.testing.assert_allclose(traj.theta[0, 0], expected, rtol=1e-6)
