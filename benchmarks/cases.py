@@ -144,6 +144,14 @@ def roofline(wk: Work, ceilings: dict) -> dict:
     return {"bound": bound, "bound_s": seconds[bound], "bound_components_s": seconds}
 
 
+def serial_bound_s(components: dict) -> float:
+    """The least time if the three resources of :func:`roofline` are used one after another
+    (their times add): the reference for a machine that runs a step's kernels in sequence, each
+    on all cores, as XLA:CPU does. Not a strict bound — kernels that overlap, or a ceiling
+    measured low, give a fraction above 100%."""
+    return float(sum(components[b] for b in BOUNDS))
+
+
 # ------------------------------------------------------------------------------------ builders
 Builder = Callable[[Problem], tuple[Callable[[], object], Work]]
 

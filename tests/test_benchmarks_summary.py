@@ -119,3 +119,30 @@ def test_a_run_of_some_cases_says_its_verdicts_cover_only_those():
     text = run.summary_markdown(one, "benchmarks/results/x")
     assert "not run: dense-d100, diag-d10, minibatch-linreg" in text
     assert "on every case of this run: " in text and "on every case: " not in text
+
+
+def test_the_serial_bound_adds_the_roofline_terms_and_is_reported_per_case():
+    """The serial bound is the sum of the three roofline times (never less than the classic bound,
+    their max); the summary table reports sgd_sde's and the best hand scan's fraction of it."""
+    import math
+
+    from benchmarks import run
+    from benchmarks.cases import BOUNDS, roofline, serial_bound_s
+
+    res = json.loads((ROOT / "benchmarks" / "results" / "cpu-amd-1202" / "results.json").read_text())
+    rows = {(r["case"], r["impl"]): r for r in res["rows"]}
+    for r in res["rows"]:
+        comp = r["roofline_components_s"]
+        assert serial_bound_s(comp) == sum(comp[b] for b in BOUNDS) >= r["roofline_bound_s"] > 0
+    text = run.summary_markdown(res, "benchmarks/results/cpu-amd-1202")
+    for s in run.summary_rows(res):
+        ours, best = rows[(s["case"], s["ours_impl"])], rows[(s["case"], s["best_hand"])]
+        want = [100 * sum(x["roofline_components_s"].values()) / x["median_s"] for x in (ours, best)]
+        assert math.isclose(s["pct_of_serial"], want[0]) and math.isclose(s["best_hand_pct_of_serial"], want[1])
+        assert f"| {want[0]:.0f}% / {want[1]:.0f}% |" in text
+    # one resource alone: the serial bound is the roofline bound
+    from benchmarks.cases import Work
+
+    one = roofline(Work(1.0, 1e9, 0.0, 0.0), {"normals_M_per_s": 1.0, "engine_normals_M_per_s": 1.0,
+                                           "uniforms_M_per_s": 1.0, "membw_GB_per_s": 1.0, "matmul_gflops": 2.0})
+    assert serial_bound_s(one["bound_components_s"]) == one["bound_s"] == 0.5
