@@ -15,8 +15,8 @@ the engine's generator, in blocks of ``BLOCK`` steps as the engine runs them: no
 engine's check (a reduction over ``d`` of ``|θ| ≤ bound`` on the state each step starts from, and
 the block's last state); and an alternative, an elementwise OR of ``¬(|θ| ≤ bound)`` of each new
 state into a ``(d, P)`` boolean reduced once per block. Dense d = 100, d = 1000 (``lowrank-d1000``
-with its dense Cholesky noise) and diagonal d = 10;
-medians of the per-round time ratios to the arm with no check, rounds in a new order each time.
+with its dense Cholesky noise) and diagonal d = 10; medians of the per-round time ratios to the arm
+with no check, rounds in a new order each time.
 
     python benchmarks/probes.py order --repeats 6
     python benchmarks/probes.py check --repeats 15
