@@ -207,61 +207,69 @@ def sgd_sde_simulate(variant: str = "auto", devices=None, divergence_bound: floa
     return build
 
 
-def jax_scan(layout: str, variant: str = "dense", engine_normals: bool = False) -> Builder:
-    """Hand-written ``lax.scan`` of the update; step ``t`` draws with ``fold_in(key, t)``, from
+def hand_step(pb: Problem, layout: str = "dP", variant: str = "dense", engine_normals: bool = False):
+    """The hand-written update of :func:`jax_scan`, ``step(theta, t) -> theta``, with the state's
+    shape and the run's :class:`Work`. Step ``t`` draws with ``fold_in(key(0), t)``, from
     ``jax.random.normal`` — or, with ``engine_normals``, from the engine's own source
-    :func:`sgd_sde.noise.standard_normal` (the same loop with the same generator as ``simulate``)."""
+    :func:`sgd_sde.noise.standard_normal`. Exact minibatch samples with ``top_k`` of uniforms."""
+    import jax
+    import jax.numpy as jnp
+
+    from sgd_sde.noise import standard_normal
+
+    c = pb.case
+    key = jax.random.key(0)
+    draw = standard_normal if engine_normals else jax.random.normal
+    H = jnp.asarray(pb.H)
+    s = pb.noise_scale
+    dp = layout == "dP"
+    if c.kind == "minibatch":
+        X, y = jnp.asarray(pb.X), jnp.asarray(pb.y)
+
+        def step(th, t):  # th (d, P)
+            u = jax.random.uniform(jax.random.fold_in(key, t), (th.shape[1], c.N))
+            idx = jax.lax.top_k(u, BATCH)[1]  # (P, B)
+            xb = X[idx]  # (P, B, d)
+            r = jnp.einsum("pbd,dp->pb", xb, th) - y[idx]
+            g = jnp.einsum("pbd,pb->dp", xb, r) / BATCH
+            return th - LR * g
+
+        return step, (c.d, c.P), work(pb, "topk")
+    if c.kind == "diag":
+        sd = jnp.asarray(pb.L * s)
+        noise = (lambda xi: sd[:, None] * xi) if dp else (lambda xi: xi * sd)
+        m = c.d
+    elif variant == "lowrank":
+        F = jnp.asarray(lowrank_factor(pb.G) * s)
+        noise = (lambda xi: F @ xi) if dp else (lambda xi: xi @ F.T)
+        m = c.N
+    else:
+        Ls = jnp.asarray(pb.L * s)
+        noise = (lambda xi: Ls @ xi) if dp else (lambda xi: xi @ Ls.T)
+        m = c.d
+    zshape = (m, c.P) if dp else (c.P, m)
+
+    def step(th, t):
+        xi = draw(jax.random.fold_in(key, t), zshape, th.dtype)
+        return th - LR * ((H @ th) if dp else (th @ H)) + noise(xi)
+
+    wk = dataclasses.replace(work(pb, variant), rng="engine normal" if engine_normals else "normal")
+    return step, ((c.d, c.P) if dp else (c.P, c.d)), wk
+
+
+def jax_scan(layout: str, variant: str = "dense", engine_normals: bool = False) -> Builder:
+    """Hand-written ``lax.scan`` of :func:`hand_step`'s update (the same loop with the same
+    generator as ``simulate`` when ``engine_normals``)."""
 
     def build(pb: Problem):
         import jax
         import jax.numpy as jnp
 
-        from sgd_sde.noise import standard_normal
-
-        c = pb.case
-        key = jax.random.key(0)
-        draw = standard_normal if engine_normals else jax.random.normal
-        H = jnp.asarray(pb.H)
-        s = pb.noise_scale
-        dp = layout == "dP"
-        if c.kind == "minibatch":
-            X, y = jnp.asarray(pb.X), jnp.asarray(pb.y)
-
-            def step(th, t):  # th (d, P)
-                u = jax.random.uniform(jax.random.fold_in(key, t), (th.shape[1], c.N))
-                idx = jax.lax.top_k(u, BATCH)[1]  # (P, B)
-                xb = X[idx]  # (P, B, d)
-                r = jnp.einsum("pbd,dp->pb", xb, th) - y[idx]
-                g = jnp.einsum("pbd,pb->dp", xb, r) / BATCH
-                return th - LR * g
-
-            shape = (c.d, c.P)
-            wk = work(pb, "topk")
-        else:
-            if c.kind == "diag":
-                sd = jnp.asarray(pb.L * s)
-                noise = (lambda xi: sd[:, None] * xi) if dp else (lambda xi: xi * sd)
-                m = c.d
-            elif variant == "lowrank":
-                F = jnp.asarray(lowrank_factor(pb.G) * s)
-                noise = (lambda xi: F @ xi) if dp else (lambda xi: xi @ F.T)
-                m = c.N
-            else:
-                Ls = jnp.asarray(pb.L * s)
-                noise = (lambda xi: Ls @ xi) if dp else (lambda xi: xi @ Ls.T)
-                m = c.d
-            shape = (c.d, c.P) if dp else (c.P, c.d)
-            zshape = (m, c.P) if dp else (c.P, m)
-
-            def step(th, t):
-                xi = draw(jax.random.fold_in(key, t), zshape, th.dtype)
-                return th - LR * ((H @ th) if dp else (th @ H)) + noise(xi)
-
-            wk = dataclasses.replace(work(pb, variant), rng="engine normal" if engine_normals else "normal")
+        step, shape, wk = hand_step(pb, layout, variant, engine_normals)
 
         @jax.jit
         def scan(th):
-            return jax.lax.scan(lambda th, t: (step(th, t), None), th, jnp.arange(c.S))[0]
+            return jax.lax.scan(lambda th, t: (step(th, t), None), th, jnp.arange(pb.case.S))[0]
 
         th0 = jnp.ones(shape, jnp.float32)
         return (lambda: scan(th0).block_until_ready()), wk

@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from benchmarks.cases import CASES, jax_scan, make_problem, numpy_loop, sgd_sde_simulate  # noqa: E402
+from benchmarks.cases import CASES, hand_step, jax_scan, make_problem, numpy_loop, sgd_sde_simulate  # noqa: E402
 
 
 def _timed(fn) -> float:
@@ -109,21 +109,15 @@ def check(repeats: int, cases: list[str]) -> dict[str, dict[str, float]]:
     import jax.numpy as jnp
 
     from sgd_sde._engine import BLOCK
-    from sgd_sde.noise import standard_normal
 
-    bound, lr = 1e6, 0.01
+    bound = 1e6
     results = {}
     for name in cases:
         case = CASES[name]
         pb = make_problem(case)
         d, P = case.d, case.P
         n_blocks = max(1, case.S // BLOCK)
-        H, key = jnp.asarray(pb.H), jax.random.key(0)
-        sd = jnp.asarray(pb.L * pb.noise_scale)
-        noise = (lambda z: sd[:, None] * z) if case.kind == "diag" else (lambda z: sd @ z)
-
-        def update(th, t):
-            return th - lr * (H @ th) + noise(standard_normal(jax.random.fold_in(key, t), (d, P), th.dtype))
+        update = hand_step(pb, "dP", "dense", engine_normals=True)[0]  # run.py's same-generator hand scan
 
         def make(arm):
             def outside(th):

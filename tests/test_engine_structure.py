@@ -104,10 +104,10 @@ def test_a_new_learning_rate_does_not_recompile_the_escape_driver():
 
 def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeypatch):
     """DiffraxSDE declares ``costly_step``: its program traces the step once (every step exact),
-    not the fast block, its exact re-run, the peeled step and the remainder (measured once on a
-    2-vCPU AMD EPYC: compile 4.3 → 2.1–2.5 s for 150 steps of Heun/Euler, 2000 particles). Same keys and same arithmetic:
-    the trajectory and the divergence flags equal those of the fast path, forced on the same
-    dynamics, to float32 rounding (a step compiled in another context may fuse differently)."""
+    not the fast block, its exact re-run, the peeled step and the remainder, so XLA compiles one
+    copy of the solve instead of several. Same keys and same arithmetic: the trajectory and the
+    divergence flags equal those of the fast path, forced on the same dynamics, to float32
+    rounding (a step compiled in another context may fuse differently)."""
     import diffrax
 
     from sgd_sde.dynamics import DiffraxSDE
