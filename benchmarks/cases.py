@@ -211,7 +211,9 @@ def hand_step(pb: Problem, layout: str = "dP", variant: str = "dense", engine_no
     """The hand-written update of :func:`jax_scan`, ``step(theta, t) -> theta``, with the state's
     shape and the run's :class:`Work`. Step ``t`` draws with ``fold_in(key(0), t)``, from
     ``jax.random.normal`` — or, with ``engine_normals``, from the engine's own source
-    :func:`sgd_sde.noise.standard_normal`. Exact minibatch samples with ``top_k`` of uniforms."""
+    :func:`sgd_sde.noise.standard_normal`. Exact minibatch samples with ``top_k`` of uniforms —
+    or, with ``engine_normals``, with the engine's own sampler (``ExactMinibatch.sample``: Floyd's
+    algorithm on :func:`sgd_sde.noise.uniform_below`)."""
     import jax
     import jax.numpy as jnp
 
@@ -224,17 +226,25 @@ def hand_step(pb: Problem, layout: str = "dP", variant: str = "dense", engine_no
     s = pb.noise_scale
     dp = layout == "dP"
     if c.kind == "minibatch":
+        from sgd_sde.landscapes import LinearRegression
+        from sgd_sde.noise import ExactMinibatch
+
         X, y = jnp.asarray(pb.X), jnp.asarray(pb.y)
+        land, sampler = LinearRegression(pb.X, pb.y), ExactMinibatch(replace=False)
+
+        def indices(k, n_particles):  # (P, B)
+            if engine_normals:
+                return sampler.sample(k, land, n_particles, BATCH, jnp.float32).T
+            return jax.lax.top_k(jax.random.uniform(k, (n_particles, c.N)), BATCH)[1]
 
         def step(th, t):  # th (d, P)
-            u = jax.random.uniform(jax.random.fold_in(key, t), (th.shape[1], c.N))
-            idx = jax.lax.top_k(u, BATCH)[1]  # (P, B)
+            idx = indices(jax.random.fold_in(key, t), th.shape[1])
             xb = X[idx]  # (P, B, d)
             r = jnp.einsum("pbd,dp->pb", xb, th) - y[idx]
             g = jnp.einsum("pbd,pb->dp", xb, r) / BATCH
             return th - LR * g
 
-        return step, (c.d, c.P), work(pb, "topk")
+        return step, (c.d, c.P), work(pb, "floyd" if engine_normals else "topk")
     if c.kind == "diag":
         sd = jnp.asarray(pb.L * s)
         noise = (lambda xi: sd[:, None] * xi) if dp else (lambda xi: xi * sd)
@@ -400,6 +410,7 @@ def implementations(case: Case, device: str) -> dict[str, Builder]:
         out["sgd_sde.simulate (ExactMinibatch)"] = sgd_sde_simulate("auto")
         out["sgd_sde.simulate (ExactMinibatch), bound=inf"] = sgd_sde_simulate("auto", divergence_bound=math.inf)
         out["JAX scan (d,P), top_k sampler"] = jax_scan("dP")
+        out["JAX scan (d,P), sgd_sde sampler"] = jax_scan("dP", engine_normals=True)
         if device == "cpu":
             out["NumPy loop (P,d)"] = numpy_loop()
         return out

@@ -1,4 +1,4 @@
-"""Three diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
+"""Four diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
 
 ``order``: does a contender timed right after the NumPy (OpenBLAS) loop pay for it? Low-rank case
 (d = 1000, P = 256, N = 512, 200 steps). Each round times the NumPy loop, then contender A, then
@@ -18,8 +18,16 @@ state into a ``(d, P)`` boolean reduced once per block. Dense d = 100, d = 1000 
 with its dense Cholesky noise) and diagonal d = 10; medians of the per-round time ratios to the arm
 with no check, rounds in a new order each time.
 
+``indices``: what the minibatch indices cost with the engine's :func:`sgd_sde.noise.uniform_below`
+against ``jax.random.randint`` (the engine's sampler before), on the exact-minibatch case
+(N = 4096, B = 32, P = 1024, 200 steps): the index draws alone in a scan, with replacement and
+without (Floyd's algorithm on either source), and ``simulate`` end to end with ``ExactMinibatch``
+against a subclass whose ``sample`` draws with ``randint``; medians of per-round time ratios
+(randint's time over uniform_below's), rounds in a new order each time.
+
     python benchmarks/probes.py order --repeats 6
     python benchmarks/probes.py check --repeats 15
+    python benchmarks/probes.py indices --repeats 15
     python benchmarks/probes.py observables --repeats 15 --steps 300
     XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot python benchmarks/probes.py observables
 
@@ -39,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from benchmarks.cases import CASES, hand_step, jax_scan, make_problem, numpy_loop, sgd_sde_simulate  # noqa: E402
+from benchmarks.cases import BATCH, CASES, LR, hand_step, jax_scan, make_problem, numpy_loop, sgd_sde_simulate  # noqa: E402
 
 
 def _timed(fn) -> float:
@@ -160,6 +168,71 @@ def check(repeats: int, cases: list[str]) -> dict[str, dict[str, float]]:
     return results
 
 
+def indices(repeats: int) -> dict[str, float]:
+    import random
+
+    import jax
+    import jax.numpy as jnp
+
+    from sgd_sde import simulate
+    from sgd_sde._samplers import _floyd_subsets
+    from sgd_sde.dynamics import SGD
+    from sgd_sde.landscapes import LinearRegression
+    from sgd_sde.noise import ExactMinibatch, uniform_below
+
+    case = CASES["minibatch-linreg"]
+    pb = make_problem(case)
+    n, P, S = case.N, case.P, case.S
+    key = jax.random.key(0)
+
+    def randint(k, shape, maxval):
+        return jax.random.randint(k, shape, 0, maxval, dtype=jnp.int32)
+
+    def in_scan(draw):
+        fn = jax.jit(lambda: jax.lax.scan(lambda acc, t: (acc + draw(jax.random.fold_in(key, t)).sum(0), None),
+                                          jnp.zeros(P, jnp.int32), jnp.arange(S))[0])
+        return lambda: jax.block_until_ready(fn())
+
+    class RandintMinibatch(ExactMinibatch):
+        def sample(self, k, landscape, n_particles, batch_size, dtype):
+            if self.replace:
+                return randint(k, (int(batch_size), n_particles), landscape.n_examples)
+            return _floyd_subsets(k, landscape.n_examples, int(batch_size), n_particles, below=randint)
+
+    land = LinearRegression(pb.X, pb.y)
+
+    def sim(noise):
+        def run():
+            return simulate(key, land, SGD(LR, BATCH), jnp.ones(case.d, jnp.float32), noise=noise, n_steps=S,
+                            n_particles=P, progress=False, observables=(), save_at=[S]).theta
+        return run
+
+    pairs = {}
+    for src, below in (("randint", randint), ("uniform_below", uniform_below)):
+        pairs.setdefault("with replacement, draws alone", {})[src] = in_scan(lambda k, f=below: f(k, (BATCH, P), n))
+        pairs.setdefault("Floyd (without replacement), draws alone", {})[src] = in_scan(
+            lambda k, f=below: _floyd_subsets(k, n, BATCH, P, below=f))
+    for replace in (True, False):
+        label = f"simulate, ExactMinibatch(replace={replace})"
+        pairs[label] = {"randint": sim(RandintMinibatch(replace=replace)), "uniform_below": sim(ExactMinibatch(replace=replace))}
+    arms = [(p, src) for p in pairs for src in pairs[p]]
+    for p, src in arms:
+        pairs[p][src]()  # compile / warm up
+    t = {arm: [] for arm in arms}
+    for _ in range(repeats):
+        random.shuffle(arms)
+        for p, src in arms:
+            t[(p, src)].append(_timed(pairs[p][src]))
+    out = {}
+    for p in pairs:
+        ratio = statistics.median(a / b for a, b in zip(t[(p, "randint")], t[(p, "uniform_below")]))
+        out[p] = ratio
+        print(f"{p}: randint {statistics.median(t[(p, 'randint')]):.4f} s, uniform_below "
+              f"{statistics.median(t[(p, 'uniform_below')]):.4f} s; randint / uniform_below {ratio:.2f} "
+              f"(median of {repeats} per-round ratios)", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -173,6 +246,8 @@ def main(argv=None) -> int:
     c.add_argument("--repeats", type=int, default=15)
     gaussian = sorted(k for k, v in CASES.items() if v.kind != "minibatch")  # the update with Gaussian noise
     c.add_argument("--cases", nargs="+", default=gaussian, choices=gaussian)
+    i = sub.add_parser("indices", help="minibatch indices: uniform_below against jax.random.randint")
+    i.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args(argv)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3")
@@ -180,6 +255,8 @@ def main(argv=None) -> int:
         order(args.repeats)
     elif args.probe == "check":
         check(args.repeats, args.cases)
+    elif args.probe == "indices":
+        indices(args.repeats)
     else:
         if args.steps < 1 or args.save_every < 1:
             ap.error("--steps and --save-every must be >= 1")

@@ -431,9 +431,9 @@ def summary_rows(result: dict) -> list[dict]:
             ours, inf = named[base], named.get(base + ", bound=inf")
             low = "low-rank" in tag
             hands = [r for r in rows if r["impl"].startswith("JAX scan") and ("low-rank" in r["impl"]) == low
-                     and not r["impl"].endswith("sgd_sde normals")]
+                     and not r["impl"].endswith(("sgd_sde normals", "sgd_sde sampler"))]
             best = max(hands, key=lambda r: r["Msteps_per_s"]) if hands else None
-            same = named.get(f"JAX scan (d,P){tag}, sgd_sde normals")
+            same = named.get(f"JAX scan (d,P){tag}, sgd_sde normals") or named.get("JAX scan (d,P), sgd_sde sampler")
             diffrax = [r for r in rows if r["impl"].startswith("diffrax")]
             best_dx = max(diffrax, key=lambda r: r["Msteps_per_s"]) if diffrax else None
             vmap = named.get("diffrax Euler+UBP, vmap")

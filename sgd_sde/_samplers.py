@@ -1,5 +1,6 @@
 """Exact samplers the noise models draw from: standard normal increments, symmetric α-stable
-variates and uniformly random ``b``-subsets (sampling without replacement). Re-exported by
+variates, uniform integers (minibatch indices) and uniformly random ``b``-subsets (sampling
+without replacement). Re-exported by
 :mod:`sgd_sde.noise`."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from jaxtyping import Array
 from . import _validate as V
 from ._keys import check_key
 
-__all__ = ["standard_normal", "symmetric_stable"]
+__all__ = ["standard_normal", "symmetric_stable", "uniform_below"]
 
 
 # the half-height grid of threefry counters is indexed by uint32
@@ -118,6 +119,78 @@ def standard_normal(key, shape, dtype=jnp.float32) -> Array:
     return jnp.concatenate([_normal_from_words(b1), _normal_from_words(b2)])[: shape[0]]
 
 
+def _mul_hi(a: Array, m: Array) -> Array:
+    """The high 32 bits of the 64-bit product of two uint32 arrays, from 16-bit limbs (XLA has no
+    widening multiply, and 64-bit integers are off by default in JAX)."""
+    lo16 = jnp.uint32(0xFFFF)
+    a1, a0, m1, m0 = a >> 16, a & lo16, m >> 16, m & lo16
+    p10, p01, p00 = a1 * m0, a0 * m1, a0 * m0
+    middle = (p10 & lo16) + (p01 & lo16) + (p00 >> 16)
+    return a1 * m1 + (p10 >> 16) + (p01 >> 16) + (middle >> 16)
+
+
+def _scale_words(hi: Array, lo: Array, m: Array) -> Array:
+    """``⌊W·m / 2⁶⁴⌋`` for the 64-bit word ``W = hi·2³² + lo`` and ``m < 2³²`` (uint32 arrays):
+    ``W·m = mulhi(hi,m)·2⁶⁴ + (hi·m mod 2³² + mulhi(lo,m))·2³² + …``, so the result is
+    ``mulhi(hi, m)`` plus the carry out of that middle sum."""
+    low_of_hi = hi * m
+    middle = low_of_hi + _mul_hi(lo, m)
+    return _mul_hi(hi, m) + (middle < low_of_hi).astype(jnp.uint32)
+
+
+def uniform_below(key, shape, maxval) -> Array:
+    """Independent integers uniform on ``{0, …, maxval − 1}`` (int32) — the minibatch indices of
+    :class:`~sgd_sde.noise.ExactMinibatch`.
+
+    From a threefry2x32 key with ``shape[0] ≥ 1`` (the engine's ``(B, P)`` indices), each element
+    takes **both** words of one threefry2x32 block as a 64-bit uniform ``W`` and returns
+    ``⌊W·maxval / 2⁶⁴⌋``, with multiplies only (Lemire 2019's multiply-shift, without its
+    rejection step). ``jax.random.randint`` returns ``W' mod maxval`` for a 64-bit ``W'`` made of
+    two ``jax.random.bits`` draws, two blocks and three integer remainders per element. Both give
+    each value a probability of ``⌊2⁶⁴/maxval⌋/2⁶⁴`` or ``⌈2⁶⁴/maxval⌉/2⁶⁴``: uniform up to a
+    relative ``maxval/2⁶⁴ < 2⁻³³``. The arithmetic is tested against Python's integers and the
+    draws by χ² tests in ``tests/test_uniform_below.py``. Any other key implementation uses
+    ``jax.random.randint``. Every element depends only on ``(key, shape, index)``, so the draws
+    are the same on any number of devices or processes; a key drawn from here must not also be
+    used with ``jax.random.bits`` or :func:`standard_normal` (the same counters).
+
+    Args:
+        key: a JAX PRNG key (typed, or a raw ``uint32[2]`` key).
+        shape: a tuple (or list) of non-negative ints.
+        maxval: a Python int in ``[1, 2³¹ − 1]``, or an integer array broadcastable to ``shape``
+            (traced values are not range-checked).
+
+    Raises:
+        TypeError: ``key`` not a PRNG key, ``shape`` not a tuple of ints, or ``maxval`` not an integer.
+        ValueError: a negative entry in ``shape``, a ``shape`` larger than this machine's memory,
+            or a static ``maxval`` outside ``[1, 2³¹ − 1]``.
+
+    References:
+        Lemire 2019, "Fast Random Integer Generation in an Interval", ACM TOMACS 29(1);
+        Salmon, Moraes, Dror & Shaw 2011, "Parallel Random Numbers: As Easy as 1, 2, 3" (threefry).
+    """
+    shape = _checked_shape(shape, jnp.int32, copies=2)
+    if isinstance(maxval, (bool, np.bool_)) or not (
+        isinstance(maxval, (int, np.integer)) or jnp.issubdtype(getattr(maxval, "dtype", float), jnp.integer)
+    ):
+        raise TypeError(f"maxval must be an integer or an integer array, got {type(maxval).__name__}")
+    if not isinstance(maxval, jax.core.Tracer):
+        values = np.asarray(maxval)
+        if values.size and (values.min() < 1 or values.max() > 2**31 - 1):
+            raise ValueError(f"maxval must lie in [1, 2**31 - 1], got values in [{values.min()}, {values.max()}]")
+    if isinstance(key, jax.core.Tracer) and key.dtype == jnp.uint32 and key.shape == (2,):
+        key = jax.random.wrap_key_data(key)
+    else:
+        key = check_key(key)
+    fast = (len(shape) >= 1 and shape[0] >= 1 and math.prod(shape) < _MAX_HALF
+            and str(jax.random.key_impl(key)) == "threefry2x32")
+    if not fast:
+        return jax.random.randint(key, shape, 0, maxval, dtype=jnp.int32)
+    hi, lo = _threefry_word_pairs(key, (2 * shape[0], *shape[1:]))
+    m = jnp.broadcast_to(jnp.asarray(maxval).astype(jnp.uint32), shape)
+    return _scale_words(hi, lo, m).astype(jnp.int32)
+
+
 def symmetric_stable(key, alpha: float, shape, dtype=jnp.float32) -> Array:
     r"""Symmetric α-stable variates (Chambers, Mallows & Stuck 1976), scipy's ``levy_stable(α, 0)``
     convention: characteristic function ``exp(−|t|^α)``, so ``α = 2`` gives ``N(0, 2)``.
@@ -150,16 +223,18 @@ def symmetric_stable(key, alpha: float, shape, dtype=jnp.float32) -> Array:
     return jnp.sin(a * u) / jnp.cos(u) ** (1.0 / a) * (jnp.cos(u - a * u) / w) ** ((1.0 - a) / a)
 
 
-def _floyd_subsets(key, n: int, b: int, n_particles: int) -> Array:
+def _floyd_subsets(key, n: int, b: int, n_particles: int, below=None) -> Array:
     """A uniformly random ``b``-subset of ``range(n)`` per particle, shape ``(b, n_particles)``.
 
-    Floyd's algorithm: for ``j = n−b, …, n−1`` draw ``t`` uniform in ``[0, j]`` and take ``t``,
-    or ``j`` if ``t`` was already taken; every ``b``-subset is equally likely. ``b`` integer draws
-    per particle instead of ``n`` uniforms and a ``top_k`` (Bentley & Floyd 1987, "Programming
-    pearls: a sample of brilliance", CACM 30(9)).
+    Floyd's algorithm: for ``j = n−b, …, n−1`` draw ``t`` uniform in ``[0, j]``
+    (:func:`uniform_below`) and take ``t``, or ``j`` if ``t`` was already taken; every
+    ``b``-subset is equally likely. ``b`` integer draws per particle instead of ``n`` uniforms and
+    a ``top_k`` (Bentley & Floyd 1987, "Programming pearls: a sample of brilliance", CACM 30(9)).
+    ``below(key, shape, maxval)`` replaces :func:`uniform_below` (``benchmarks/probes.py indices``
+    times the sampler on ``jax.random.randint``).
     """
-    tops = jnp.arange(n - b, n, dtype=jnp.int32)
-    draws = jax.random.randint(key, (b, n_particles), 0, tops[:, None] + 1, dtype=jnp.int32)
+    below = uniform_below if below is None else below
+    draws = below(key, (b, n_particles), np.arange(n - b + 1, n + 1, dtype=np.int32)[:, None])
     # unrolled (b <= 64): the b²/2 compares fuse into one elementwise kernel over particles
     chosen: list[Array] = []
     for i in range(b):

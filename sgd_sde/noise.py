@@ -39,7 +39,7 @@ from jaxtyping import Array, Float
 
 from . import _validate as V
 from ._dtype import warn_if_downcast
-from ._samplers import _floyd_subsets, standard_normal, symmetric_stable
+from ._samplers import _floyd_subsets, standard_normal, symmetric_stable, uniform_below
 from .landscapes.base import AbstractFiniteSum, AbstractLandscape
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "batch_scale",
     "standard_normal",
     "symmetric_stable",
+    "uniform_below",
     "from_covariance",
     "from_per_example_grads",
 ]
@@ -569,7 +570,7 @@ class ExactMinibatch(AbstractNoise):
     def sample(self, key, landscape, n_particles, batch_size, dtype):
         n = landscape.n_examples
         if self.replace:
-            return jax.random.randint(key, (int(batch_size), n_particles), 0, n)
+            return uniform_below(key, (int(batch_size), n_particles), n)
         b = int(batch_size)
         if b <= 64 and b * b <= 32 * n:  # B << N: Floyd's algorithm, B draws and B²/2 compares
             return _floyd_subsets(key, n, b, n_particles)

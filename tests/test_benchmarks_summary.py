@@ -146,3 +146,31 @@ def test_the_serial_bound_adds_the_roofline_terms_and_is_reported_per_case():
     one = roofline(Work(1.0, 1e9, 0.0, 0.0), {"normals_M_per_s": 1.0, "engine_normals_M_per_s": 1.0,
                                            "uniforms_M_per_s": 1.0, "membw_GB_per_s": 1.0, "matmul_gflops": 2.0})
     assert serial_bound_s(one["bound_components_s"]) == one["bound_s"] == 0.5
+
+
+def test_the_minibatch_hand_scan_with_the_engine_sampler_draws_simulates_minibatches():
+    """The row "JAX scan (d,P), sgd_sde sampler" is simulate's loop written by hand: the same
+    ``fold_in(key, t)`` per step and the same ``ExactMinibatch.sample``, so the same minibatches and
+    the same θ up to float32 rounding (10 steps of a gradient of 32 rows: a few ulp of |θ| ≈ 1, far
+    below 1e-5). The top_k scan draws other minibatches: θ differs by ~lr·|g| ≈ 1e-3."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from benchmarks import cases
+
+    pb = cases.make_problem(dataclasses.replace(cases.CASES["minibatch-linreg"], P=16, S=10))
+    simulated = np.asarray(cases.sgd_sde_simulate()(pb)[0]())  # (P, d)
+
+    def hand(engine_sampler):
+        step, shape, wk = cases.hand_step(pb, "dP", engine_normals=engine_sampler)
+        th = jax.lax.scan(lambda th, t: (step(th, t), None), jnp.ones(shape, jnp.float32), jnp.arange(pb.case.S))[0]
+        return np.asarray(th).T, wk
+
+    same, wk_same = hand(True)
+    other, wk_other = hand(False)
+    assert np.abs(same - simulated).max() < 1e-5
+    assert np.abs(other - simulated).max() > 1e-4
+    assert wk_same.variates == 16 * 10 * cases.BATCH and wk_other.variates == 16 * 10 * pb.case.N

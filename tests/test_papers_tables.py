@@ -89,3 +89,21 @@ def test_claims_table_of_hoffer_note_is_written_from_four_bundles_and_judged(cop
     # every source bundle is named under the table
     for stem in TABLES["hoffer_claims"][0]:
         assert f"`figures/{stem}.npz`" in block()
+
+
+def test_the_map_row_counts_batch_sizes_as_the_independent_units():
+    """The points of one batch size share their minibatch draws across the learning rates, so the
+    map's summary counts whole rows: one row pushed outside its interval at every point is one row
+    of three, though it is 4 of 10 points; the noiseless B = n row (zero-width interval) is not a row."""
+    import numpy as np
+
+    from sgd_sde.figures.tables import _map_row
+
+    exact = np.ones((3, 4))
+    lo, hi = exact - 0.1, exact + 0.1
+    lo[2], hi[2] = exact[2], exact[2]  # B = n: no noise
+    lo[0], hi[0] = exact[0] + 0.05, exact[0] + 0.2  # the whole first row misses
+    text = _map_row({"exact_factor": exact, "sim_lo": lo, "sim_hi": hi, "sim_factor": (lo + hi) / 2},
+                    {"map_n_diverged": 0, "map_diverged": "included"})
+    assert "at 4 of 8 points with sampling noise" in text
+    assert "batch sizes with every such point inside: 1 of 2" in text

@@ -89,8 +89,9 @@ def _wu_ma_e(a, m) -> str:
 
 def _map_row(a, r) -> str:
     """Two-sided agreement of the (lr, B) map: at points with sampling noise, the share whose
-    simulated 95% CI holds the exact factor; where B = n every particle sees the full batch (GD:
-    the interval has zero width), the largest relative difference instead (float32 rounding)."""
+    simulated 95% CI holds the exact factor, and the batch sizes (rows) whose every such point
+    does; where B = n every particle sees the full batch (GD: the interval has zero width), the
+    largest relative difference instead (float32 rounding)."""
     from .stability import map_agreement
 
     exact, lo, hi, fac = a["exact_factor"], a["sim_lo"], a["sim_hi"], a["sim_factor"]
@@ -98,6 +99,11 @@ def _map_row(a, r) -> str:
     noisy = hi > lo
     out = (f"exact factor inside the simulated two-sided 95% CI at {int(inside[noisy].sum())} of {int(noisy.sum())} "
            f"points with sampling noise ({100 * inside[noisy].mean():.1f}%)")
+    # one batch size's points share their minibatch draws (common random numbers over the lrs):
+    # a row falls inside or outside as a whole, so rows are the independent units
+    rows = noisy.any(axis=1)
+    whole = (inside | ~noisy).all(axis=1)[rows]
+    out += f"; batch sizes with every such point inside: {int(whole.sum())} of {int(rows.sum())}"
     if (~noisy).any():
         rel = float(np.max(np.abs(fac[~noisy] / exact[~noisy] - 1)))
         out += f"; at the {int((~noisy).sum())} points with B = n (no noise): max relative difference {rel:.1e}"
