@@ -56,6 +56,14 @@ def _threefry_word_pairs(key, shape) -> tuple[Array, Array]:
     return jax.lax.optimization_barrier(threefry2x32_p.bind(k[0], k[1], jnp.zeros_like(counts), counts))
 
 
+def _typed_key(key):
+    """A typed key: a legacy ``uint32[2]`` PRNGKey under a transformation is wrapped, anything else
+    goes through :func:`sgd_sde._keys.check_key`."""
+    if isinstance(key, jax.core.Tracer) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
+    return check_key(key)
+
+
 def _normal_from_words(bits: Array) -> Array:
     """JAX's own bits → normal transform for float32 (as in ``jax.random.normal``): the top 23 bits
     as a mantissa in ``[1, 2)``, mapped to ``(−1, 1)`` and clipped at ``nextafter(−1, 0)``, then
@@ -109,10 +117,7 @@ def standard_normal(key, shape, dtype=jnp.float32) -> Array:
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be a float dtype, got dtype={dtype!r}")
     shape = _checked_shape(shape, dtype, copies=2)
-    if isinstance(key, jax.core.Tracer) and key.dtype == jnp.uint32 and key.shape == (2,):
-        key = jax.random.wrap_key_data(key)  # a legacy PRNGKey under a transformation
-    else:
-        key = check_key(key)
+    key = _typed_key(key)
     if not _fast_path(key, shape, dtype):
         return jax.random.normal(key, shape, dtype)
     b1, b2 = _threefry_word_pairs(key, shape)
@@ -146,8 +151,9 @@ def uniform_below(key, shape, maxval) -> Array:
     takes **both** words of one threefry2x32 block as a 64-bit uniform ``W`` and returns
     ``⌊W·maxval / 2⁶⁴⌋``, with multiplies only (Lemire 2019's multiply-shift, without its
     rejection step). ``jax.random.randint`` returns ``W' mod maxval`` for a 64-bit ``W'`` made of
-    two ``jax.random.bits`` draws, two blocks and three integer remainders per element. Both give
-    each value a probability of ``⌊2⁶⁴/maxval⌋/2⁶⁴`` or ``⌈2⁶⁴/maxval⌉/2⁶⁴``: uniform up to a
+    two ``jax.random.bits`` draws: two blocks and at least three integer remainders per element.
+    Both give each value a probability of ``⌊2⁶⁴/maxval⌋/2⁶⁴`` or ``⌈2⁶⁴/maxval⌉/2⁶⁴`` (randint
+    exactly so for ``maxval ≤ 2¹⁶``, where its uint32 products do not wrap): uniform up to a
     relative ``maxval/2⁶⁴ < 2⁻³³``. The arithmetic is tested against Python's integers and the
     draws by χ² tests in ``tests/test_uniform_below.py``. Any other key implementation uses
     ``jax.random.randint``. Every element depends only on ``(key, shape, index)``, so the draws
@@ -178,10 +184,7 @@ def uniform_below(key, shape, maxval) -> Array:
         values = np.asarray(maxval)
         if values.size and (values.min() < 1 or values.max() > 2**31 - 1):
             raise ValueError(f"maxval must lie in [1, 2**31 - 1], got values in [{values.min()}, {values.max()}]")
-    if isinstance(key, jax.core.Tracer) and key.dtype == jnp.uint32 and key.shape == (2,):
-        key = jax.random.wrap_key_data(key)
-    else:
-        key = check_key(key)
+    key = _typed_key(key)
     fast = (len(shape) >= 1 and shape[0] >= 1 and math.prod(shape) < _MAX_HALF
             and str(jax.random.key_impl(key)) == "threefry2x32")
     if not fast:
