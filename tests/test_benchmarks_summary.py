@@ -148,11 +148,12 @@ def test_the_serial_bound_adds_the_roofline_terms_and_is_reported_per_case():
     assert serial_bound_s(one["bound_components_s"]) == one["bound_s"] == 0.5
 
 
-def test_the_minibatch_hand_scan_with_the_engine_sampler_draws_simulates_minibatches():
+def test_the_minibatch_hand_scan_with_the_engine_sampler_draws_simulates_minibatches(monkeypatch):
     """The row "JAX scan (d,P), sgd_sde sampler" is simulate's loop written by hand: the same
     ``fold_in(key, t)`` per step and the same ``ExactMinibatch.sample``, so the same minibatches and
-    the same θ up to float32 rounding (10 steps of a gradient of 32 rows: a few ulp of |θ| ≈ 1, far
-    below 1e-5). The top_k scan draws other minibatches: θ differs by ~lr·|g| ≈ 1e-3."""
+    the same θ up to float32 rounding (10 steps of a gradient of a few rows: a few ulp of |θ| ≈ 1,
+    far below 1e-5). The top_k scan draws other minibatches: θ differs by ~lr·|g| ≈ 1e-3. A batch
+    of 4 instead of the case's 32 keeps the compiles of Floyd's unrolled sampler short."""
     import dataclasses
 
     import jax
@@ -161,6 +162,7 @@ def test_the_minibatch_hand_scan_with_the_engine_sampler_draws_simulates_minibat
 
     from benchmarks import cases
 
+    monkeypatch.setattr(cases, "BATCH", 4)
     pb = cases.make_problem(dataclasses.replace(cases.CASES["minibatch-linreg"], P=16, S=10))
     simulated = np.asarray(cases.sgd_sde_simulate()(pb)[0]())  # (P, d)
 
