@@ -525,7 +525,8 @@ class ExactMinibatch(AbstractNoise):
     distinct examples (so ``Cov ĝ = (N−B)/(B(N−1)) C(θ)``); ``replace=True`` draws ``B`` indices
     i.i.d. uniform (``Cov ĝ = C(θ)/B``). Without replacement, ``B ≤ 64`` and ``B² ≤ 32N`` use
     Floyd's algorithm (``B`` integer draws per particle-step); otherwise the ``B`` largest of ``N``
-    uniforms (``top_k``). For the SDE (Euler–Maruyama, diffrax) the model stands for
+    uniforms (``top_k``). The integer draws come from :func:`uniform_below` (both words of one
+    threefry block per index, no integer division). For the SDE (Euler–Maruyama, diffrax) the model stands for
     its moment-matched Gaussian, i.e. :class:`FisherShaped` with the same ``replace``.
 
     Args:
