@@ -171,6 +171,14 @@ def uniform_below(key, shape, maxval) -> Array:
         ValueError: a negative entry in ``shape``, a ``shape`` larger than this machine's memory,
             or a static ``maxval`` outside ``[1, 2³¹ − 1]``.
 
+    Examples:
+        >>> x = uniform_below(jax.random.key(0), (4, 1000), 6)
+        >>> x.shape, x.dtype.name, int(x.min()), int(x.max())
+        ((4, 1000), 'int32', 0, 5)
+        >>> rows = uniform_below(jax.random.key(1), (3, 100), np.array([[1], [2], [50]]))
+        >>> [int(r.max()) < m for r, m in zip(rows, (1, 2, 50))]
+        [True, True, True]
+
     References:
         Lemire 2019, "Fast Random Integer Generation in an Interval", ACM TOMACS 29(1);
         Salmon, Moraes, Dror & Shaw 2011, "Parallel Random Numbers: As Easy as 1, 2, 3" (threefry).
