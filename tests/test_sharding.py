@@ -77,7 +77,7 @@ _MULTI_DEVICE = textwrap.dedent(
     # 1. the random draws themselves are bit-identical (counter-based threefry, partitionable)
     meshes = (particle_sharding(devices=4), particle_sharding(devices=jax.devices()[:2]),
               particle_sharding(mesh=jax.make_mesh((2, 2), ("x", "y"))))
-    for noise, l, b in ((Dense(C), Quadratic(A), 2), (FisherShaped(), land, 8), (ExactMinibatch(), land, 8),
+    for noise, l, b in ((Dense(C), Quadratic(A), 2), (FisherShaped(), land, 8), (ExactMinibatch(replace=True), land, 8),
                         (ExactMinibatch(replace=False), land, 8)):
         ref = sharded_draws(noise, l, b, 64, None, jax.random.key(5), range(0, 400, 37))
         for sh in meshes:
