@@ -35,7 +35,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._bootstrap import N_BOOT, bootstrap_medians  # noqa: E402
-from benchmarks.cases import CASES, GPU_CASES, implementations, make_problem, roofline, serial_bound_s  # noqa: E402
+from benchmarks.cases import (  # noqa: E402
+    CASES, ENGINE_GENERATOR, GPU_CASES, implementations, make_problem, roofline, serial_bound_s,
+)
 
 
 def _timeit(fn, repeats: int) -> tuple[float, float]:
@@ -430,10 +432,10 @@ def summary_rows(result: dict) -> list[dict]:
                 continue
             ours, inf = named[base], named.get(base + ", bound=inf")
             low = "low-rank" in tag
-            hands = [r for r in rows if r["impl"].startswith("JAX scan") and ("low-rank" in r["impl"]) == low
-                     and not r["impl"].endswith(("sgd_sde normals", "sgd_sde sampler"))]
+            scans = [r for r in rows if r["impl"].startswith("JAX scan") and ("low-rank" in r["impl"]) == low]
+            hands = [r for r in scans if not r["impl"].endswith(ENGINE_GENERATOR)]
             best = max(hands, key=lambda r: r["Msteps_per_s"]) if hands else None
-            same = named.get(f"JAX scan (d,P){tag}, sgd_sde normals") or named.get("JAX scan (d,P), sgd_sde sampler")
+            same = next((r for r in scans if r["impl"].startswith("JAX scan (d,P)") and r["impl"].endswith(ENGINE_GENERATOR)), None)
             diffrax = [r for r in rows if r["impl"].startswith("diffrax")]
             best_dx = max(diffrax, key=lambda r: r["Msteps_per_s"]) if diffrax else None
             vmap = named.get("diffrax Euler+UBP, vmap")

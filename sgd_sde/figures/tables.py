@@ -100,7 +100,7 @@ def _map_row(a, r) -> str:
     out = (f"exact factor inside the simulated two-sided 95% CI at {int(inside[noisy].sum())} of {int(noisy.sum())} "
            f"points with sampling noise ({100 * inside[noisy].mean():.1f}%)")
     # one batch size's points share their minibatch draws (common random numbers over the lrs):
-    # a row falls inside or outside as a whole, so rows are the independent units
+    # their errors move together, so rows are the independent units
     rows = noisy.any(axis=1)
     whole = (inside | ~noisy).all(axis=1)[rows]
     out += f"; batch sizes with every such point inside: {int(whole.sum())} of {int(rows.sum())}"
