@@ -176,3 +176,26 @@ def test_the_minibatch_hand_scan_with_the_engine_sampler_draws_simulates_minibat
     assert np.abs(same - simulated).max() < 1e-5
     assert np.abs(other - simulated).max() > 1e-4
     assert wk_same.variates == 16 * 10 * cases.BATCH and wk_other.variates == 16 * 10 * pb.case.N
+
+
+def test_training_sweep_target_is_decided_on_one_device_per_core_where_the_run_has_it():
+    """A run with the 2-device contenders decides the ≥ 3× target on ``sweep devices=2`` (its own
+    interval), says so, and reports the default member loop it resolved; an older run without
+    them still decides on the one-device sweep."""
+    from benchmarks import training
+    from benchmarks._bootstrap import ratio_interval
+
+    new = json.loads((ROOT / "benchmarks" / "results" / "training-cpu-amd-stop27.json").read_text())
+    t, m = new["times_s"], new["median_s"]
+    assert training._target_sweep(new)[0] == "sweep devices=2"
+    lo, hi = ratio_interval(t["hand x48"], t["sweep devices=2"])
+    text = training.to_markdown(new, "x.json")
+    target = text.split("Target vmapped sweep")[1]
+    assert "decided on `networks.sweep(devices=2)`" in target
+    assert f"({m['hand x48'] / m['sweep devices=2']:.2f}×, 95% bootstrap interval over the repetitions [{lo:.2f}, {hi:.2f}])" in target
+    assert f"members by `{'lax.map' if new['config']['sweep_member_loop'] == 'map' else 'jax.vmap'}`" in text
+    assert training.ratios(new)["sweep on devices vs hand x48"] == m["hand x48"] / m["sweep devices=2"]
+
+    old = json.loads((ROOT / "benchmarks" / "results" / "training-cpu-amd-1202.json").read_text())
+    assert training._target_sweep(old)[0] == "sweep"
+    assert "decided on the vmapped sweep" in training.to_markdown(old, "x.json")

@@ -1,14 +1,16 @@
 r"""Grids of training runs over (learning rate, batch size, seed).
 
-For each batch size (a shape), every (lr, seed) member runs in *one* vmapped, jit-compiled
-program (``vectorize=True``); batch sizes run one after another. ``vectorize=False`` runs each
-member through :func:`~sgd_sde.networks.train` instead — the same numbers up to float rounding,
-which the tests check. Member ``(lr, B, s)`` uses the initial weights ``model_fn(fold_in(k0, s))``
-and the batch order ``fold_in(k1, s)`` with ``k0, k1 = split(key)``, so seeds are paired across
-learning rates and batch sizes (common random numbers, ``keys="common"``, the default). With
-``keys="independent"`` grid point ``(lr_i, B_j)`` uses ``k0, k1 = split(fold_in(key, i · n_B + j))``
-instead (the numbering of :func:`sgd_sde.simulate.sweep`): the seeds of one point still share
-nothing with another point's.
+For each batch size (a shape), every (lr, seed) member runs in *one* jit-compiled program
+(``vectorize=True``); batch sizes run one after another. Inside it the members are batched with
+``vmap`` or, by default on CPU, looped over with ``lax.map`` (``member_loop``); ``devices=`` /
+``mesh=`` split them over devices, each running its share with no communication.
+``vectorize=False`` runs each member through :func:`~sgd_sde.networks.train` instead. All give
+the same numbers up to float rounding, which the tests check. Member ``(lr, B, s)`` uses the
+initial weights ``model_fn(fold_in(k0, s))`` and the batch order ``fold_in(k1, s)`` with
+``k0, k1 = split(key)``, so seeds are paired across learning rates and batch sizes (common random
+numbers, ``keys="common"``, the default). With ``keys="independent"`` grid point ``(lr_i, B_j)``
+uses ``k0, k1 = split(fold_in(key, i · n_B + j))`` instead (the numbering of
+:func:`sgd_sde.simulate.sweep`): the seeds of one point still share nothing with another point's.
 
 Results come as one labelled table, :class:`SweepResult`, the network flavour of the one grid
 result type :class:`sgd_sde.grid.GridResult`: final metrics indexed ``[lr, batch_size, seed]``,
@@ -26,10 +28,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import _validate as V
 from ..grid import GridResult, check_keys_mode
 from ..measure.weights import distance_from_init, weight_norm
+from ..sharding import particle_sharding
 from ._plan import Plan, learning_rates, steps_for_epochs
 from .datasets import Dataset
 from .models import AbstractModel, cross_entropy
@@ -159,6 +163,9 @@ def sweep(
     vectorize: bool = True,
     progress: bool = False,
     keys: str = "common",
+    devices=None,
+    mesh=None,
+    member_loop: str = "auto",
 ) -> SweepResult:
     r"""Train every (lr, batch size, seed) on ``data``; return one labelled table.
 
@@ -178,6 +185,22 @@ def sweep(
         progress: tqdm bar over batch sizes.
         keys: ``"common"`` (default: seeds paired across every grid point, common random numbers)
             or ``"independent"`` (each ``(lr, B)`` point its own key; see the module docstring).
+        devices: split each batch size's (lr, seed) members over these devices (a sequence of
+            ``jax.Device``, or an int: the first that many of ``jax.devices()``), as
+            :func:`sgd_sde.simulate` splits particles. Members need no communication, so on a
+            CPU split into ``k`` devices (``XLA_FLAGS=--xla_force_host_platform_device_count=k``
+            before JAX is imported) each device runs its share on its own core. When the
+            member count is not a multiple of the device count, the last devices also run
+            copies of member 0, whose results are dropped. Needs ``vectorize=True`` and devices
+            of this process. The same draws as on one device; floats equal to rounding.
+        mesh: alternatively a :class:`jax.sharding.Mesh`; members are split over all its axes.
+        member_loop: how one program runs its (lr, seed) members (on each device): ``"vmap"``
+            (batched: every product gets a member axis), ``"map"`` (``lax.map``: one member after
+            another, each with the unbatched products of a single run) or ``"auto"`` (default:
+            ``"map"`` on CPU, ``"vmap"`` on other platforms). On XLA:CPU the batched products of
+            small layers ran slower than the members one by one (``benchmarks/training.py``);
+            accelerators want the wide batched ones. The same draws either way; floats equal to
+            rounding.
 
     Returns:
         :class:`SweepResult` (a :class:`sgd_sde.grid.GridResult`); its ``keys_mode`` says which keys.
@@ -187,7 +210,8 @@ def sweep(
             ``batch_sizes``), a schedule giving a non-positive lr (naming ``lr_schedule``),
             a seed outside ``[0, 2**31 - 1]``, a ragged list, both or neither run length, a count
             over ``2**31 - 1`` or a run too large for this machine's memory, ``keys`` not one of
-            ``"common"``/``"independent"`` — before anything runs.
+            ``"common"``/``"independent"``, both ``devices`` and ``mesh``, devices with
+            ``vectorize=False`` or of another process — before anything runs.
 
     Examples:
         >>> import jax
@@ -237,6 +261,8 @@ def sweep(
     rec = None if record_every is None else V.count("record_every", record_every)
     if not isinstance(vectorize, bool):
         raise TypeError(f"vectorize must be a bool, got {type(vectorize).__name__}")
+    members = _member_sharding(devices, mesh, vectorize)
+    loop = _member_loop(member_loop, members)
 
     nl, nb, ns = lr_arr.size, b_arr.size, s_arr.size
     if keys == "common":
@@ -249,6 +275,7 @@ def sweep(
     curve = np.full((nl, nb, ns, n_rec), np.nan)
     curve_steps = np.full((nb, n_rec), -1, np.int64)
     bar = None
+    built = {} if keys == "common" else None  # initial models, shared by the batch sizes (common keys)
     if progress:
         from tqdm.auto import tqdm
 
@@ -258,7 +285,7 @@ def sweep(
         ends = np.minimum(np.arange(w, n + w, w), n)
         curve_steps[j, : ends.size] = ends
         if vectorize:
-            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, point_keys[j])
+            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, point_keys[j], members, loop, built)
         else:
             finals, losses = _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lr_arr, s_arr, B, n,
                                              point_keys[j])
@@ -273,45 +300,142 @@ def sweep(
     meta = {"n_train": N, "data": data.name, "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
             "momentum": momentum, "weight_decay": weight_decay, "clip_norm": clip_norm, "vectorize": vectorize,
             "key": np.asarray(jax.random.key_data(key)).tolist(), "keys": keys}
+    if vectorize:
+        meta["member_loop"] = loop
+    if members is not None:
+        meta["devices"] = [str(dev) for dev in members.mesh.devices.flat]
     return SweepResult(lr_arr, b_arr, s_arr, metrics, {"train_loss": curve}, curve_steps, steps, meta, keys)
 
 
 @eqx.filter_jit
-def _vrun_jit(static, opt, shape, carry, X, Y, idx, ks, flags, scale):
-    # module-level and keyed on the hashed (static model, optimizer, lr shape): a second sweep of the
-    # same shapes reuses the compiled program (a jax.jit built inside each call recompiled every time)
+def _vrun_jit(static, opt, shape, carry, X, Y, idx, ks, flags, scale, loop="vmap", members=None):
+    # module-level and keyed on the hashed (static model, optimizer, lr shape, loop, sharding): a
+    # second sweep of the same shapes reuses the compiled program (a jax.jit built inside each call
+    # recompiled every time)
     run = make_runner(static, opt, shape, use_swa=False)
-    return jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0))(carry, X, Y, idx, ks, flags, scale)
+
+    def all_members(carry, X, Y, idx, ks, flags, scale):
+        if loop == "vmap":
+            return jax.vmap(run, in_axes=((0, 0, 0, None, None), None, None, 0, None, None, 0))(carry, X, Y, idx, ks, flags, scale)
+        params, bn, opt_state, avg, n_avg = carry
+
+        def one(member):  # lax.map: the members one after another, each with unbatched products
+            p, b, o, ix, sc = member
+            return run((p, b, o, avg, n_avg), X, Y, ix, ks, flags, sc)
+
+        return jax.lax.map(one, (params, bn, opt_state, idx, scale))
+
+    if members is None:
+        return all_members(carry, X, Y, idx, ks, flags, scale)
+    # each device runs its share of the members; nothing is communicated
+    M, R = PartitionSpec(members.spec[0]), PartitionSpec()
+    return jax.shard_map(all_members, mesh=members.mesh, in_specs=((M, M, M, R, R), R, R, M, R, R, M),
+                         out_specs=((M, M, M, M, M), M))(carry, X, Y, idx, ks, flags, scale)
 
 
-def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, lr_keys):
+@eqx.filter_jit
+def _members_final_metrics(static, params, bn, init, xtr, ytr, xte, yte):
+    # compiled once per model shape (a filter_vmap built in each call re-traced every time: ~10 ms
+    # per batch size on CPU)
+    return jax.vmap(lambda p, st, p0: _final_metrics(eqx.combine(p, static), st, eqx.combine(p0, static),
+                                                     xtr, ytr, xte, yte))(params, bn, init)
+
+
+def _member_sharding(devices, mesh, vectorize):
+    """The sharding of the members' leading axis (``None`` on one default device), checked."""
+    if devices is None and mesh is None:
+        return None
+    if not vectorize:
+        raise ValueError("devices= / mesh= split the members of a vmapped program; they need vectorize=True")
+    s = particle_sharding(devices=devices, mesh=mesh)  # validates devices/mesh, names the argument
+    here = jax.process_index()
+    if any(dev.process_index != here for dev in s.mesh.devices.flat):
+        raise ValueError("devices= / mesh= of networks.sweep must be devices of this process "
+                         "(several processes: run one sweep per process on its own devices)")
+    return NamedSharding(s.mesh, PartitionSpec(s.spec[-1]))
+
+
+def _member_loop(member_loop, members):
+    """``"vmap"`` or ``"map"``: ``member_loop`` checked, ``"auto"`` resolved for the platform."""
+    if member_loop not in ("auto", "vmap", "map"):
+        raise ValueError(f"member_loop must be one of 'auto', 'vmap', 'map', got {member_loop!r}")
+    if member_loop != "auto":
+        return member_loop
+    device = next(iter(members.mesh.devices.flat)) if members is not None else jax.devices()[0]
+    return "map" if device.platform == "cpu" else "vmap"
+
+
+def _split_members(tree, sharding):
+    """Pad every leaf's leading (member) axis to a multiple of the device count with copies of
+    member 0 and place it split over ``sharding``; scalars are replicated."""
+    k = sharding.mesh.size
+
+    def put(x):
+        x = jnp.asarray(x)
+        if x.ndim == 0:
+            return jax.device_put(x, NamedSharding(sharding.mesh, PartitionSpec()))
+        pad = -x.shape[0] % k
+        if pad:
+            x = jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)])
+        return jax.device_put(x, sharding)
+
+    return jax.tree.map(put, tree)
+
+
+@eqx.filter_jit
+def _stack_members(opt, params, states):
+    """The members' weights and model states stacked on a leading axis, and their optimizer
+    states, in one compiled call (op by op, the stacks and ``vmap(opt.init)`` were ~10 ms per batch
+    size on CPU)."""
+    stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)  # noqa: E731
+    p = stack(params)
+    return p, stack(states), jax.vmap(opt.init)(p)
+
+
+def _tag(k):
+    return np.asarray(jax.random.key_data(k)).tobytes()
+
+
+def _run_vectorized(model_fn, data, opt, shape, lrs, seeds, B, n, lr_keys, members=None, loop="vmap", built=None):
     """``lr_keys[i] = (k_init, k_batch)`` of learning rate ``i`` (the same pair for common keys:
-    then the members of different learning rates share their models and plans, built once)."""
+    then the members of different learning rates share their models and plans, built once).
+    ``members``: the sharding of the member axis (see :func:`_member_sharding`), or ``None``;
+    ``loop``: ``"vmap"`` or ``"map"`` (see :func:`sweep`'s ``member_loop``); ``built``: a dict
+    shared by the batch sizes of one sweep, so that each initial model is built once."""
     N = data.n_train
     nl, ns = lrs.size, seeds.size
-    pairs = {}  # distinct (k_init, k_batch) -> members built from them
+    built = {} if built is None else built
+    plans = {}  # k_batch -> the seeds' batch plans for this (B, n)
+
+    def model(ki, s):
+        key = (_tag(ki), int(s))
+        if key not in built:
+            built[key] = model_fn(jax.random.fold_in(ki, int(s)))
+        return built[key]
+
+    models, idx = [], []  # member order: lr-major, then seed
     for ki, kb in lr_keys:
-        tag = (np.asarray(jax.random.key_data(ki)).tobytes(), np.asarray(jax.random.key_data(kb)).tobytes())
-        if tag not in pairs:
-            ms = [model_fn(jax.random.fold_in(ki, int(s))) for s in seeds]
-            pairs[tag] = (ms, [Plan(jax.random.fold_in(kb, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds])
-    per_lr = [pairs[(np.asarray(jax.random.key_data(ki)).tobytes(), np.asarray(jax.random.key_data(kb)).tobytes())]
-              for ki, kb in lr_keys]
-    models = [m for ms, _ in per_lr for m in ms]  # member order: lr-major, then seed
+        models += [model(ki, s) for s in seeds]
+        if _tag(kb) not in plans:
+            plans[_tag(kb)] = [Plan(jax.random.fold_in(kb, int(s)), N, np.full(n, B)).indices(0, n) for s in seeds]
+        idx += plans[_tag(kb)]
     static = eqx.partition(models[0], eqx.is_inexact_array)[1]
-    stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-    params = stack([eqx.filter(m, eqx.is_inexact_array) for m in models])
-    bn = stack([m.init_state() for m in models])
-    opt_state = jax.vmap(opt.init)(params)
-    idx = jnp.asarray(np.stack([ix for _, ixs in per_lr for ix in ixs]))
+    params, bn, opt_state = _stack_members(opt, [eqx.filter(m, eqx.is_inexact_array) for m in models],
+                                           [m.init_state() for m in models])
+    init = params  # not donated: the start of distance_from_init
+    idx = jnp.asarray(np.stack(idx))
     scale = jnp.asarray(np.repeat(lrs, ns), jnp.float32)
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     carry = (params, bn, opt_state, None, jnp.zeros((), jnp.int32))
-    (params, bn, _, _, _), losses = _vrun_jit(static, opt, shape, carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale)
-    init = stack([eqx.filter(m, eqx.is_inexact_array) for m in models])
-    fm = eqx.filter_vmap(lambda p, st, p0: _final_metrics(eqx.combine(p, static), st, eqx.combine(p0, static),
-                                                           X, Y, jnp.asarray(data.x_test), jnp.asarray(data.y_test)))
-    finals = np.asarray(fm(params, bn, init), np.float64).reshape(nl, ns, -1)
+    if members is not None:  # X, Y and the step inputs replicated; members split, padded
+        carry, idx, scale = _split_members((carry, idx, scale), members)
+        X, Y = jax.device_put((X, Y), NamedSharding(members.mesh, PartitionSpec()))
+    (params, bn, _, _, _), losses = _vrun_jit(static, opt, shape, carry, X, Y, idx, jnp.arange(n), jnp.zeros(n, bool), scale,
+                                              loop, members)
+    if members is not None:
+        params, bn, losses = jax.tree.map(lambda x: x[: nl * ns], (params, bn, losses))
+    finals = np.asarray(_members_final_metrics(static, params, bn, init, X, Y, jnp.asarray(data.x_test), jnp.asarray(data.y_test)),
+                        np.float64).reshape(nl, ns, -1)
     return finals, np.asarray(losses, np.float64).reshape(nl, ns, n)
 
 
