@@ -220,6 +220,7 @@ def _device_worker(conn, steps: int, n_dev: int) -> None:
            f"hand map devices={n_dev}": S["grid_hand_devices"]}
     for B in BATCHES:
         fns[f"sweep devices={n_dev} B={B}"] = lambda B=B: S["grid_sweep"](True, (B,), devices=n_dev)
+        fns[f"hand map devices={n_dev} B={B}"] = lambda B=B: S["grid_hand_devices"]((B,))
     conn.send(list(fns))
     while (name := conn.recv()) is not None:
         fns[name]()
@@ -368,8 +369,9 @@ def roofline(res: dict) -> dict | None:
         work = k * s * step_flops(cfg["layers"], B)
         seq, vm = work / m[f"hand x12 B={B}"] / 1e9, work / m[f"hand vmap B={B}"] / 1e9
         per_b[B] = {"step_mflop": step_flops(cfg["layers"], B) / 1e6, "seq_gflops": seq, "vmap_gflops": vm, "bound": peak / seq}
-        if f"hand map B={B}" in m:
-            per_b[B]["map_gflops"] = work / m[f"hand map B={B}"] / 1e9
+        for key, name in ((f"hand map B={B}", "map_gflops"), (f"hand map devices={cfg.get('devices', 1)} B={B}", "devices_gflops")):
+            if key in m:
+                per_b[B][name] = work / m[key] / 1e9
     total = k * s * sum(step_flops(cfg["layers"], B) for B in cfg["batch_sizes"])
     seq = total / m["hand x48"] / 1e9
     out = {"peak_gflops": peak, "best_gflops": best, "per_b": per_b, "grid_seq_gflops": seq, "grid_bound": peak / seq,
@@ -494,7 +496,7 @@ def to_markdown(res: dict, source: str) -> str:
         rate = lambda d, key: f"{d[key]:.1f} GFLOP/s" if key in d else "–"  # noqa: E731
         for B, d in rl["per_b"].items():
             lines.append(f"| {B} | {d['step_mflop']:.2f} | {rate(d, 'seq_gflops')} | {rate(d, 'vmap_gflops')} | "
-                         f"{rate(d, 'map_gflops')} | – | {d['bound']:.1f}× |")
+                         f"{rate(d, 'map_gflops')} | {rate(d, 'devices_gflops')} | {d['bound']:.1f}× |")
         lines.append(f"| grid ({n} runs) | – | {rate(rl, 'grid_seq_gflops')} | {rate(rl, 'grid_vmap_gflops')} | "
                      f"{rate(rl, 'grid_map_gflops')} | {rate(rl, 'grid_devices_gflops')} | {rl['grid_bound']:.1f}× |")
         hi = max(rl["grid_bound"], rl["grid_bound_best"])
@@ -530,6 +532,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 steps, 1 repeat")
     ap.add_argument("--no-seq-sweep", action="store_true", help="skip sweep(vectorize=False)")
+    ap.add_argument("--devices", type=int, default=DEVICES,
+                    help="CPU devices of the multi-device contenders (one per core; 1: skip them)")
     ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     ap.add_argument("--write-results", type=Path, default=None, metavar="JSON",
                     help="only (re)write the RESULTS.md section from a saved JSON")
@@ -538,7 +542,9 @@ def main(argv=None) -> int:
         write_results(args.write_results, ROOT / "benchmarks" / "RESULTS.md")
         return 0
     steps, repeats = (20, 1) if args.quick else (args.steps, args.repeats)
-    res = measure(steps, repeats, not args.no_seq_sweep)
+    if args.devices < 1:
+        ap.error(f"--devices must be >= 1, got {args.devices}")
+    res = measure(steps, repeats, not args.no_seq_sweep, args.devices)
     print(to_markdown(res, str(args.out) if args.out else "(not saved)"))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
