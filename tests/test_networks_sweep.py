@@ -105,11 +105,12 @@ _DEVICES = textwrap.dedent(
         # 3 lrs x 3 seeds = 9 members: padded to 10 on 2 devices and 12 on 4, exact on 3
         kw = dict(lrs=[0.02, 0.1, 0.3], batch_sizes=[8, 32], seeds=[0, 1, 2], n_steps=10, keys=keys)
         ref = sweep(jax.random.key(0), mf, data, member_loop="vmap", **kw)
-        runs = [(dv, loop) for dv in (2, 3, 4) for loop in ("map", "vmap")] if keys == "common" else [(2, "map")]
-        mesh = jax.make_mesh((2, 2), ("a", "b"))
-        for (dv, loop), res in [((dv, loop), sweep(jax.random.key(0), mf, data, devices=dv, member_loop=loop, **kw))
-                                for dv, loop in runs] + [(("mesh", "map"), sweep(jax.random.key(0), mf, data, mesh=mesh, **kw))] * (keys == "common"):
-            assert len(res.metadata["devices"]) == (4 if dv == "mesh" else dv), res.metadata
+        splits = [dict(devices=dv, member_loop=loop) for dv in (2, 3, 4) for loop in ("map", "vmap")]
+        splits.append(dict(mesh=jax.make_mesh((2, 2), ("a", "b")), member_loop="map"))
+        for split in splits if keys == "common" else splits[:1]:
+            res = sweep(jax.random.key(0), mf, data, **split, **kw)
+            dv, loop = split.get("devices", 4), split["member_loop"]
+            assert len(res.metadata["devices"]) == dv and res.metadata["member_loop"] == loop, res.metadata
             for name in ref.metrics:
                 np.testing.assert_allclose(res.metrics[name], ref.metrics[name], rtol=1e-4, atol=1e-5, err_msg=f"{dv} {loop} {name}")
             np.testing.assert_allclose(res.curves["train_loss"], ref.curves["train_loss"], rtol=1e-4, atol=1e-5)
