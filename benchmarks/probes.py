@@ -1,4 +1,4 @@
-"""Four diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
+"""Six diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
 
 ``order``: does a contender timed right after the NumPy (OpenBLAS) loop pay for it? Low-rank case
 (d = 1000, P = 256, N = 512, 200 steps). Each round times the NumPy loop, then contender A, then
@@ -25,9 +25,27 @@ without (Floyd's algorithm on either source), and ``simulate`` end to end with `
 against a subclass whose ``sample`` draws with ``randint``; medians of per-round time ratios
 (randint's time over uniform_below's), rounds in a new order each time.
 
+``floyd``: Floyd's subsets (sampling without replacement, :func:`sgd_sde._samplers._floyd_subsets`)
+as the engine computes them — a ``fori_loop`` of ``B − 1`` steps, each comparing all ``B`` rows —
+against the form before (the ``B²/2`` compares unrolled, one kernel per row), N = 4096, B = 32,
+200 steps: the subsets alone in a scan at P = 256, 1024 and 8192, and ``simulate`` end to end
+with ``ExactMinibatch`` on the exact-minibatch case; both forms give the same subsets (checked
+first). Medians of per-round time ratios (unrolled's time over the loop's).
+
+``minibatch``: where an exact-minibatch step's time goes (the exact-minibatch case, N = 4096,
+d = 64, B = 32, P = 1024, 200 steps, each part alone in a scan of as many steps, its output
+materialised as the step needs it): the index draws (``uniform_below``), Floyd's subsets (draws
+and dedup), the gather of the ``(P, B, d)`` rows, the two batched mat-vecs of the linear-regression
+gradient on already gathered rows, the whole hand-written step (``jax_scan`` with the engine's
+sampler) and ``simulate`` (observables off); medians over rounds in a new order each time, each
+as a fraction of ``simulate``'s time. The parts overlap nowhere, so their sum against the whole
+step says how much fusion saves.
+
     python benchmarks/probes.py order --repeats 6
     python benchmarks/probes.py check --repeats 15
     python benchmarks/probes.py indices --repeats 15
+    python benchmarks/probes.py floyd --repeats 9
+    python benchmarks/probes.py minibatch --repeats 9
     python benchmarks/probes.py observables --repeats 15 --steps 300
     XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot python benchmarks/probes.py observables
 
@@ -233,6 +251,141 @@ def indices(repeats: int) -> dict[str, float]:
     return out
 
 
+def _floyd_unrolled(key, n: int, b: int, n_particles: int):
+    """Floyd's subsets as the engine computed them before (its ``_floyd_subsets`` up to the loop):
+    the ``b²/2`` compares unrolled, ``b`` kernels over the particles."""
+    import functools
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from sgd_sde.noise import uniform_below
+
+    draws = uniform_below(key, (b, n_particles), np.arange(n - b + 1, n + 1, dtype=np.int32)[:, None])
+    chosen = []
+    for i in range(b):
+        t = draws[i]
+        if chosen:
+            t = jnp.where(functools.reduce(jnp.logical_or, [c == t for c in chosen]), n - b + i, t)
+        chosen.append(t)
+    return jnp.stack(chosen)
+
+
+def floyd(repeats: int) -> dict[str, float]:
+    import random
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from sgd_sde import simulate
+    from sgd_sde._samplers import _floyd_subsets
+    from sgd_sde.dynamics import SGD
+    from sgd_sde.landscapes import LinearRegression
+    from sgd_sde.noise import ExactMinibatch
+
+    case = CASES["minibatch-linreg"]
+    pb = make_problem(case)
+    n, S = case.N, case.S
+    key = jax.random.key(0)
+    for P in (256, 1024, 8192):
+        same = np.array_equal(_floyd_subsets(key, n, BATCH, P), _floyd_unrolled(key, n, BATCH, P))
+        if not same:
+            raise AssertionError(f"the two forms of Floyd's algorithm differ at P={P}")
+
+    def in_scan(draw, P):
+        # the subsets materialised each step (as the gather that uses them needs), one row kept
+        def body(acc, t):
+            idx = jax.lax.optimization_barrier(draw(jax.random.fold_in(key, t), n, BATCH, P))
+            return acc + idx[0], None
+        fn = jax.jit(lambda: jax.lax.scan(body, jnp.zeros(P, jnp.int32), jnp.arange(S))[0])
+        return lambda: jax.block_until_ready(fn())
+
+    class UnrolledMinibatch(ExactMinibatch):
+        def sample(self, k, landscape, n_particles, batch_size, dtype):
+            return _floyd_unrolled(k, landscape.n_examples, int(batch_size), n_particles)
+
+    land = LinearRegression(pb.X, pb.y)
+
+    def sim(noise):
+        def run():
+            return simulate(key, land, SGD(LR, BATCH), jnp.ones(case.d, jnp.float32), noise=noise, n_steps=S,
+                            n_particles=case.P, progress=False, observables=(), save_at=[S]).theta
+        return run
+
+    pairs = {f"subsets alone, P={P}": {"unrolled": in_scan(_floyd_unrolled, P), "loop": in_scan(_floyd_subsets, P)}
+             for P in (256, 1024, 8192)}
+    pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(UnrolledMinibatch()), "loop": sim(ExactMinibatch())}
+    arms = [(p, src) for p in pairs for src in pairs[p]]
+    for p, src in arms:
+        pairs[p][src]()  # compile / warm up
+    t = {arm: [] for arm in arms}
+    for _ in range(repeats):
+        random.shuffle(arms)
+        for p, src in arms:
+            t[(p, src)].append(_timed(pairs[p][src]))
+    out = {}
+    for p in pairs:
+        ratio = statistics.median(a / b for a, b in zip(t[(p, "unrolled")], t[(p, "loop")]))
+        out[p] = ratio
+        print(f"{p}: unrolled {statistics.median(t[(p, 'unrolled')]):.4f} s, loop "
+              f"{statistics.median(t[(p, 'loop')]):.4f} s; unrolled / loop {ratio:.2f} "
+              f"(median of {repeats} per-round ratios)", flush=True)
+    return out
+
+
+def minibatch(repeats: int) -> dict[str, float]:
+    import random
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from sgd_sde._samplers import _floyd_subsets
+    from sgd_sde.noise import uniform_below
+
+    case = CASES["minibatch-linreg"]
+    pb = make_problem(case)
+    n, P, S, d = case.N, case.P, case.S, case.d
+    key = jax.random.key(0)
+    X = jnp.asarray(pb.X)
+    idx0 = _floyd_subsets(key, n, BATCH, P).T  # (P, B): fixed indices for the parts after sampling
+    rows0 = X[idx0]
+    bar = jax.lax.optimization_barrier
+
+    def scan(body, init):
+        fn = jax.jit(lambda: jax.lax.scan(lambda c, t: (body(c, t), None), init, jnp.arange(S))[0])
+        return lambda: jax.block_until_ready(fn())
+
+    zi, zt = jnp.zeros(P, jnp.int32), jnp.zeros((d, P), jnp.float32)
+    maxval = np.arange(n - BATCH + 1, n + 1, dtype=np.int32)[:, None]
+    parts = {
+        "index draws (uniform_below)": scan(lambda a, t: a + bar(uniform_below(jax.random.fold_in(key, t), (BATCH, P), maxval))[0], zi),
+        "Floyd's subsets (draws + dedup)": scan(lambda a, t: a + bar(_floyd_subsets(jax.random.fold_in(key, t), n, BATCH, P))[0], zi),
+        "gather of the (P, B, d) rows": scan(lambda th, t: th + bar(X[(idx0 + t) % n])[:, 0, :].T, zt),
+        "two batched mat-vecs on gathered rows": scan(
+            lambda th, t: th - LR * jnp.einsum("pbd,pb->dp", (xb := bar(rows0 + t.astype(jnp.float32))),
+                                               jnp.einsum("pbd,dp->pb", xb, th)) / BATCH, zt),
+    }
+    parts["hand-written step (engine sampler)"] = jax_scan("dP", engine_normals=True)(pb)[0]
+    parts["simulate (ExactMinibatch)"] = sgd_sde_simulate("auto")(pb)[0]
+    names = list(parts)
+    for nm in names:
+        parts[nm]()  # compile / warm up
+    t = {nm: [] for nm in names}
+    for _ in range(repeats):
+        random.shuffle(names)
+        for nm in names:
+            t[nm].append(_timed(parts[nm]))
+    whole = statistics.median(t["simulate (ExactMinibatch)"])
+    out = {}
+    for nm in parts:
+        med = statistics.median(t[nm])
+        out[nm] = med
+        print(f"{nm}: {med:.4f} s ({med / whole:.2f} of simulate's time; median of {repeats})", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -248,6 +401,10 @@ def main(argv=None) -> int:
     c.add_argument("--cases", nargs="+", default=gaussian, choices=gaussian)
     i = sub.add_parser("indices", help="minibatch indices: uniform_below against jax.random.randint")
     i.add_argument("--repeats", type=int, default=15)
+    f = sub.add_parser("floyd", help="Floyd's subsets: the engine's loop against the unrolled form")
+    f.add_argument("--repeats", type=int, default=9)
+    m = sub.add_parser("minibatch", help="where an exact-minibatch step's time goes")
+    m.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args(argv)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3")
@@ -257,6 +414,10 @@ def main(argv=None) -> int:
         check(args.repeats, args.cases)
     elif args.probe == "indices":
         indices(args.repeats)
+    elif args.probe == "floyd":
+        floyd(args.repeats)
+    elif args.probe == "minibatch":
+        minibatch(args.repeats)
     else:
         if args.steps < 1 or args.save_every < 1:
             ap.error("--steps and --save-every must be >= 1")
