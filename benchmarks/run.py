@@ -306,8 +306,11 @@ def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
 
     The per-step cost is the slope between runs of ``S`` and ``5 S`` steps; the per-call cost
     (validation, set-up, dispatch, the copy of the final state to the host) is the median time of
-    a one-step call minus one step. Short GPU runs are dominated by the per-call cost. On CPU the
-    runs are shorter (200 and 100 steps, P/10 at d=10) so the check takes seconds.
+    a one-step call minus one step. Short GPU runs are dominated by the per-call cost. All four
+    cases: dense d=100, diagonal d=10, low-rank d=1000 (against the low-rank hand scan) and exact
+    minibatches (against the hand scan with the engine's sampler, row key ``"JAX scan (d,P)"`` and
+    its name under ``"hand"``). On CPU the runs are shorter (200 steps; 100 and P/10 at d=10; 40 at
+    d=1000 and for minibatches) so the check takes seconds.
     """
     import dataclasses
 
@@ -315,22 +318,29 @@ def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
 
     gpu = device == "gpu"
     all_cases = dict(GPU_CASES, **CASES)
-    sizes = [("dense-d100", 1, 1000 if gpu else 200), ("diag-d10-P1e6" if gpu else "diag-d10", 1 if gpu else 10,
-                                                       1000 if gpu else 100)]
+    # (case, particle divisor, S, sgd_sde variant, hand scan, its label); the exact-minibatch hand scan
+    # samples with the engine's sampler (the top_k one is 20× slower: its split would say nothing)
+    sizes = [("dense-d100", 1, 1000 if gpu else 200, "dense", jax_scan("dP"), "JAX scan (d,P)"),
+             ("diag-d10-P1e6" if gpu else "diag-d10", 1 if gpu else 10, 1000 if gpu else 100, "dense",
+              jax_scan("dP"), "JAX scan (d,P)"),
+             ("lowrank-d1000", 1, 200 if gpu else 40, "lowrank", jax_scan("dP", "lowrank"), "JAX scan (d,P), low-rank"),
+             ("minibatch-linreg", 1, 200 if gpu else 40, "auto", jax_scan("dP", engine_normals=True),
+              "JAX scan (d,P), sgd_sde sampler")]
     out = []
-    for n, p_div, s1 in sizes:
+    for n, p_div, s1, variant, hand, hand_label in sizes:
         base = all_cases[n]
         base = dataclasses.replace(base, P=max(8, base.P // (p_div * (8 if quick else 1))), S=max(10, s1 // (10 if quick else 1)))
         s1 = base.S
-        row = {"case": n, "d": base.d, "P": base.P, "S": [1, s1, 5 * s1]}
-        for label, builder in (("sgd_sde.simulate", sgd_sde_simulate("dense")), ("JAX scan (d,P)", jax_scan("dP"))):
+        row = {"case": n, "d": base.d, "P": base.P, "S": [1, s1, 5 * s1], "hand": hand_label}
+        for label, builder in (("sgd_sde.simulate", sgd_sde_simulate(variant)), ("JAX scan (d,P)", hand)):
             t = []
             for s in (1, s1, 5 * s1):
                 fn, _ = builder(make_problem(dataclasses.replace(base, S=s)))
                 t.append(_timeit(fn, max(repeats, 21) if s == 1 else repeats)[1])
             per_step = (t[2] - t[1]) / (4 * s1)
             row[label] = {"median_s": t, "us_per_step": 1e6 * per_step, "ms_per_call": 1e3 * (t[0] - per_step)}
-            print(f"  {n} (P={base.P}) {label:<18s} {1e6 * per_step:9.2f} us/step  {row[label]['ms_per_call']:8.3f} ms/call",
+            shown = label if label == "sgd_sde.simulate" else hand_label
+            print(f"  {n} (P={base.P}) {shown:<32s} {1e6 * per_step:9.2f} us/step  {row[label]['ms_per_call']:8.3f} ms/call",
                   flush=True)
         out.append(row)
     return out
@@ -386,7 +396,8 @@ def to_markdown(result: dict) -> str:
                   "| case | implementation | µs per step | ms per call |", "|---|---|---|---|"]
         for o in result["overhead"]:
             for impl in ("sgd_sde.simulate", "JAX scan (d,P)"):
-                lines.append(f"| {o['case']} (d={o['d']}, P={o['P']}) | {impl} | {o[impl]['us_per_step']:.2f} | "
+                shown = o.get("hand", impl) if impl != "sgd_sde.simulate" else impl
+                lines.append(f"| {o['case']} (d={o['d']}, P={o['P']}) | {shown} | {o[impl]['us_per_step']:.2f} | "
                              f"{o[impl]['ms_per_call']:.2f} |")
     if "memory" in result:
         m = result["memory"]
@@ -611,7 +622,7 @@ def _extras_markdown(result: dict) -> list[str]:
                 f"{o['ratio_min']:.3f}..{o['ratio_max']:.3f}).", ""]
     if "overhead" in result:
         parts = [f"{o['case']} (P={o['P']}): sgd_sde {o['sgd_sde.simulate']['us_per_step']:.0f} µs/step, "
-                 f"{o['sgd_sde.simulate']['ms_per_call']:.2f} ms/call; hand `(d,P)` scan {o['JAX scan (d,P)']['us_per_step']:.0f} "
+                 f"{o['sgd_sde.simulate']['ms_per_call']:.2f} ms/call; hand {_hand_name(o)} {o['JAX scan (d,P)']['us_per_step']:.0f} "
                  f"µs/step, {o['JAX scan (d,P)']['ms_per_call']:.2f} ms/call" for o in result["overhead"]]
         out += ["Per step (slope between S and 5 S steps) and per call (a one-step call minus one step): "
                 + "; ".join(parts) + ".", ""]
@@ -720,12 +731,23 @@ def main(argv=None) -> int:
     return 0
 
 
+def _hand_name(o: dict) -> str:
+    """The overhead row's hand scan as the summary names it (rows before the split covered four
+    cases have no ``"hand"``: the plain ``(d,P)`` scan)."""
+    hand = o.get("hand", "JAX scan (d,P)")
+    return "`(d,P)` scan" + hand[len("JAX scan (d,P)"):]
+
+
 def _write(out: Path | None, res: dict) -> None:
+    """``results.json`` and ``results.md`` in ``out``, each replaced atomically (a cut-off run
+    leaves the previous complete pair or the new one, never a half-written file)."""
     if out is None:
         return
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(res, indent=1))
-    (out / "results.md").write_text(to_markdown(res))
+    for name, text in (("results.json", json.dumps(res, indent=1)), ("results.md", to_markdown(res))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
 
 
 if __name__ == "__main__":

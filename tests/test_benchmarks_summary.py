@@ -199,3 +199,30 @@ def test_training_sweep_target_is_decided_on_one_device_per_core_where_the_run_h
     old = json.loads((ROOT / "benchmarks" / "results" / "training-cpu-amd-1202.json").read_text())
     assert training._target_sweep(old)[0] == "sweep"
     assert "decided on the vmapped sweep" in training.to_markdown(old, "x.json")
+
+
+def test_the_per_step_split_names_each_rows_hand_scan(tmp_path):
+    """The per-step / per-call split covers the four cases; its exact-minibatch row is held against
+    the hand scan with the engine's sampler and says so. Rows saved before (no ``"hand"``) still
+    render, as the plain ``(d,P)`` scan."""
+    from benchmarks import run
+
+    res = json.loads((SAVED / "results.json").read_text())
+    timing = {"median_s": [0.01, 0.1, 0.5], "us_per_step": 500.0, "ms_per_call": 2.0}
+    res["overhead"] = [
+        {"case": "dense-d100", "d": 100, "P": 1024, "S": [1, 200, 1000], "sgd_sde.simulate": timing,
+         "JAX scan (d,P)": timing},  # an old row
+        {"case": "minibatch-linreg", "d": 64, "P": 1024, "S": [1, 40, 200], "hand": "JAX scan (d,P), sgd_sde sampler",
+         "sgd_sde.simulate": timing, "JAX scan (d,P)": dict(timing, us_per_step=400.0)},
+    ]
+    table = run.to_markdown(res)
+    assert "| minibatch-linreg (d=64, P=1024) | JAX scan (d,P), sgd_sde sampler | 400.00 | 2.00 |" in table
+    assert "| dense-d100 (d=100, P=1024) | JAX scan (d,P) | 500.00 | 2.00 |" in table
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(res))
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# Benchmark results\n")
+    run.write_summary(tmp_path / "run", md)
+    text = md.read_text()
+    assert "minibatch-linreg (P=1024): sgd_sde 500 µs/step, 2.00 ms/call; hand `(d,P)` scan, sgd_sde sampler 400 µs/step" in text
+    assert "dense-d100 (P=1024): sgd_sde 500 µs/step, 2.00 ms/call; hand `(d,P)` scan 500 µs/step" in text

@@ -127,7 +127,7 @@ class AbstractFiniteSum(AbstractLandscape):
         """:meth:`weighted_grad` for every column of ``theta`` with its column of ``weights``.
 
         The default batches :meth:`weighted_grad` with ``jax.vmap``. An override with explicit
-        matmuls can be much faster on CPU (3.2× for Fisher-shaped noise on linear regression)
+        matmuls can be much faster on CPU (several times, for Fisher-shaped noise on linear regression)
         but makes sharded runs differ from one-device runs in the last bits, which is why the
         built-in landscapes keep the default (docs/performance.md).
         """
