@@ -1,4 +1,4 @@
-"""Six diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
+"""Seven diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
 
 ``order``: does a contender timed right after the NumPy (OpenBLAS) loop pay for it? Low-rank case
 (d = 1000, P = 256, N = 512, 200 steps). Each round times the NumPy loop, then contender A, then
@@ -41,11 +41,21 @@ sampler) and ``simulate`` (observables off); medians over rounds in a new order 
 as a fraction of ``simulate``'s time. The parts overlap nowhere, so their sum against the whole
 step says how much fusion saves.
 
+``consumer``: what recording a value derived from the drift product costs in a hand-written
+``(d, P)`` scan of the dense case (d = 100, P = 1024, 300 steps, a value recorded every step):
+nothing recorded; ``½ θ·Hθ`` (the loss, from the step's own ``Hθ``); one row of ``Hθ`` (no
+arithmetic at all, only a second reader of the product); ``|θ − θ₀|²`` (a reduction that does not
+read ``Hθ``). Medians over rounds in a new order each time, as time ratios to "nothing". Run it
+once more with ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` to see how
+much of the difference is XLA:CPU's scheduler overlapping the drift matmul with the noise draws.
+
     python benchmarks/probes.py order --repeats 6
     python benchmarks/probes.py check --repeats 15
     python benchmarks/probes.py indices --repeats 15
     python benchmarks/probes.py floyd --repeats 9
     python benchmarks/probes.py minibatch --repeats 9
+    python benchmarks/probes.py consumer --repeats 9
+    XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false python benchmarks/probes.py consumer
     python benchmarks/probes.py observables --repeats 15 --steps 300
     XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot python benchmarks/probes.py observables
 
@@ -386,6 +396,53 @@ def minibatch(repeats: int) -> dict[str, float]:
     return out
 
 
+def consumer(repeats: int) -> dict[str, float]:
+    import random
+
+    import jax
+    import jax.numpy as jnp
+
+    from sgd_sde.noise import standard_normal
+
+    case = CASES["dense-d100"]
+    pb = make_problem(case)
+    d, P, S = case.d, case.P, 300
+    H, L = jnp.asarray(pb.H), jnp.asarray(pb.L * pb.noise_scale)
+    key = jax.random.key(0)
+    th0 = jnp.ones((d, P), jnp.float32)
+    records = {
+        "nothing": lambda th, g: jnp.zeros((), jnp.float32),
+        "loss ½θ·Hθ": lambda th, g: 0.5 * jnp.sum(th * g, axis=0),
+        "one row of Hθ": lambda th, g: g[0],
+        "|θ − θ₀|² (no Hθ)": lambda th, g: jnp.sum((th - th0) ** 2, axis=0),
+    }
+
+    def scan(record):
+        def body(th, t):
+            g = H @ th
+            z = standard_normal(jax.random.fold_in(key, t), (d, P))
+            return th - LR * g + L @ z, record(th, g)
+        fn = jax.jit(lambda: jax.lax.scan(body, th0, jnp.arange(S)))
+        return lambda: jax.block_until_ready(fn())
+
+    arms = {name: scan(rec) for name, rec in records.items()}
+    names = list(arms)
+    for nm in names:
+        arms[nm]()  # compile / warm up
+    t = {nm: [] for nm in names}
+    for _ in range(repeats):
+        random.shuffle(names)
+        for nm in names:
+            t[nm].append(_timed(arms[nm]))
+    out = {}
+    for nm in arms:
+        ratio = statistics.median(a / b for a, b in zip(t[nm], t["nothing"]))
+        out[nm] = ratio
+        print(f"{nm}: {statistics.median(t[nm]):.4f} s, {ratio:.3f}× the time of recording nothing "
+              f"(median of {repeats} per-round ratios); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -405,6 +462,8 @@ def main(argv=None) -> int:
     f.add_argument("--repeats", type=int, default=9)
     m = sub.add_parser("minibatch", help="where an exact-minibatch step's time goes")
     m.add_argument("--repeats", type=int, default=9)
+    k = sub.add_parser("consumer", help="what a second reader of the drift product Hθ costs")
+    k.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args(argv)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3")
@@ -418,6 +477,8 @@ def main(argv=None) -> int:
         floyd(args.repeats)
     elif args.probe == "minibatch":
         minibatch(args.repeats)
+    elif args.probe == "consumer":
+        consumer(args.repeats)
     else:
         if args.steps < 1 or args.save_every < 1:
             ap.error("--steps and --save-every must be >= 1")
