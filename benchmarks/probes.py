@@ -196,9 +196,36 @@ def check(repeats: int, cases: list[str]) -> dict[str, dict[str, float]]:
     return results
 
 
-def indices(repeats: int) -> dict[str, float]:
+def _rounds(fns: dict, repeats: int) -> dict:
+    """Each callable of ``fns`` warmed up once, then ``repeats`` rounds, each in a new order: the
+    times per key."""
     import random
 
+    names = list(fns)
+    for nm in names:
+        fns[nm]()  # compile / warm up
+    t = {nm: [] for nm in names}
+    for _ in range(repeats):
+        random.shuffle(names)
+        for nm in names:
+            t[nm].append(_timed(fns[nm]))
+    return t
+
+
+def _paired(pairs: dict, a: str, b: str, repeats: int) -> dict[str, float]:
+    """For each ``pairs[label] = {a: fn, b: fn}``: the median of the per-round ratios of ``a``'s
+    time to ``b``'s (all arms timed in the same shuffled rounds), printed and returned by label."""
+    t = _rounds({(p, src): fn for p in pairs for src, fn in pairs[p].items()}, repeats)
+    out = {}
+    for p in pairs:
+        ratio = statistics.median(x / y for x, y in zip(t[(p, a)], t[(p, b)]))
+        out[p] = ratio
+        print(f"{p}: {a} {statistics.median(t[(p, a)]):.4f} s, {b} {statistics.median(t[(p, b)]):.4f} s; "
+              f"{a} / {b} {ratio:.2f} (median of {repeats} per-round ratios)", flush=True)
+    return out
+
+
+def indices(repeats: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
@@ -243,22 +270,7 @@ def indices(repeats: int) -> dict[str, float]:
     for replace in (True, False):
         label = f"simulate, ExactMinibatch(replace={replace})"
         pairs[label] = {"randint": sim(RandintMinibatch(replace=replace)), "uniform_below": sim(ExactMinibatch(replace=replace))}
-    arms = [(p, src) for p in pairs for src in pairs[p]]
-    for p, src in arms:
-        pairs[p][src]()  # compile / warm up
-    t = {arm: [] for arm in arms}
-    for _ in range(repeats):
-        random.shuffle(arms)
-        for p, src in arms:
-            t[(p, src)].append(_timed(pairs[p][src]))
-    out = {}
-    for p in pairs:
-        ratio = statistics.median(a / b for a, b in zip(t[(p, "randint")], t[(p, "uniform_below")]))
-        out[p] = ratio
-        print(f"{p}: randint {statistics.median(t[(p, 'randint')]):.4f} s, uniform_below "
-              f"{statistics.median(t[(p, 'uniform_below')]):.4f} s; randint / uniform_below {ratio:.2f} "
-              f"(median of {repeats} per-round ratios)", flush=True)
-    return out
+    return _paired(pairs, "randint", "uniform_below", repeats)
 
 
 def _floyd_unrolled(key, n: int, b: int, n_particles: int):
@@ -282,8 +294,6 @@ def _floyd_unrolled(key, n: int, b: int, n_particles: int):
 
 
 def floyd(repeats: int) -> dict[str, float]:
-    import random
-
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -326,27 +336,10 @@ def floyd(repeats: int) -> dict[str, float]:
     pairs = {f"subsets alone, P={P}": {"unrolled": in_scan(_floyd_unrolled, P), "loop": in_scan(_floyd_subsets, P)}
              for P in (256, 1024, 8192)}
     pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(UnrolledMinibatch()), "loop": sim(ExactMinibatch())}
-    arms = [(p, src) for p in pairs for src in pairs[p]]
-    for p, src in arms:
-        pairs[p][src]()  # compile / warm up
-    t = {arm: [] for arm in arms}
-    for _ in range(repeats):
-        random.shuffle(arms)
-        for p, src in arms:
-            t[(p, src)].append(_timed(pairs[p][src]))
-    out = {}
-    for p in pairs:
-        ratio = statistics.median(a / b for a, b in zip(t[(p, "unrolled")], t[(p, "loop")]))
-        out[p] = ratio
-        print(f"{p}: unrolled {statistics.median(t[(p, 'unrolled')]):.4f} s, loop "
-              f"{statistics.median(t[(p, 'loop')]):.4f} s; unrolled / loop {ratio:.2f} "
-              f"(median of {repeats} per-round ratios)", flush=True)
-    return out
+    return _paired(pairs, "unrolled", "loop", repeats)
 
 
 def minibatch(repeats: int) -> dict[str, float]:
-    import random
-
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -379,14 +372,7 @@ def minibatch(repeats: int) -> dict[str, float]:
     }
     parts["hand-written step (engine sampler)"] = jax_scan("dP", engine_normals=True)(pb)[0]
     parts["simulate (ExactMinibatch)"] = sgd_sde_simulate("auto")(pb)[0]
-    names = list(parts)
-    for nm in names:
-        parts[nm]()  # compile / warm up
-    t = {nm: [] for nm in names}
-    for _ in range(repeats):
-        random.shuffle(names)
-        for nm in names:
-            t[nm].append(_timed(parts[nm]))
+    t = _rounds(parts, repeats)
     whole = statistics.median(t["simulate (ExactMinibatch)"])
     out = {}
     for nm in parts:
@@ -397,8 +383,6 @@ def minibatch(repeats: int) -> dict[str, float]:
 
 
 def consumer(repeats: int) -> dict[str, float]:
-    import random
-
     import jax
     import jax.numpy as jnp
 
@@ -426,14 +410,7 @@ def consumer(repeats: int) -> dict[str, float]:
         return lambda: jax.block_until_ready(fn())
 
     arms = {name: scan(rec) for name, rec in records.items()}
-    names = list(arms)
-    for nm in names:
-        arms[nm]()  # compile / warm up
-    t = {nm: [] for nm in names}
-    for _ in range(repeats):
-        random.shuffle(names)
-        for nm in names:
-            t[nm].append(_timed(arms[nm]))
+    t = _rounds(arms, repeats)
     out = {}
     for nm in arms:
         ratio = statistics.median(a / b for a, b in zip(t[nm], t["nothing"]))
