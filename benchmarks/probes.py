@@ -26,10 +26,10 @@ against a subclass whose ``sample`` draws with ``randint``; medians of per-round
 (randint's time over uniform_below's), rounds in a new order each time.
 
 ``floyd``: Floyd's subsets (sampling without replacement, :func:`sgd_sde._samplers._floyd_subsets`)
-as the engine computes them — a ``fori_loop`` of ``B − 1`` steps, each comparing all ``B`` rows —
-against the form before (the ``B²/2`` compares unrolled, one kernel per row), N = 4096, B = 32,
-200 steps: the subsets alone in a scan at P = 256, 1024 and 8192, and ``simulate`` end to end
-with ``ExactMinibatch`` on the exact-minibatch case; both forms give the same subsets (checked
+in its two forms, which give the same subsets: a ``fori_loop`` of ``B − 1`` steps, each comparing
+all ``B`` rows (the engine's form on CPU), and the ``B²/2`` compares unrolled, one kernel per row
+(its form elsewhere), N = 4096, B = 32, 200 steps: the subsets alone in a scan at P = 256, 1024
+and 8192, and ``simulate`` end to end with ``ExactMinibatch`` on the exact-minibatch case (checked
 first). Medians of per-round time ratios (unrolled's time over the loop's).
 
 ``minibatch``: where an exact-minibatch step's time goes (the exact-minibatch case, N = 4096,
@@ -273,26 +273,6 @@ def indices(repeats: int) -> dict[str, float]:
     return _paired(pairs, "randint", "uniform_below", repeats)
 
 
-def _floyd_unrolled(key, n: int, b: int, n_particles: int):
-    """Floyd's subsets as the engine computed them before (its ``_floyd_subsets`` up to the loop):
-    the ``b²/2`` compares unrolled, ``b`` kernels over the particles."""
-    import functools
-
-    import jax.numpy as jnp
-    import numpy as np
-
-    from sgd_sde.noise import uniform_below
-
-    draws = uniform_below(key, (b, n_particles), np.arange(n - b + 1, n + 1, dtype=np.int32)[:, None])
-    chosen = []
-    for i in range(b):
-        t = draws[i]
-        if chosen:
-            t = jnp.where(functools.reduce(jnp.logical_or, [c == t for c in chosen]), n - b + i, t)
-        chosen.append(t)
-    return jnp.stack(chosen)
-
-
 def floyd(repeats: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
@@ -308,8 +288,15 @@ def floyd(repeats: int) -> dict[str, float]:
     pb = make_problem(case)
     n, S = case.N, case.S
     key = jax.random.key(0)
+
+    def unrolled(k, n, b, P):
+        return _floyd_subsets(k, n, b, P, loop=False)
+
+    def looped(k, n, b, P):
+        return _floyd_subsets(k, n, b, P, loop=True)
+
     for P in (256, 1024, 8192):
-        same = np.array_equal(_floyd_subsets(key, n, BATCH, P), _floyd_unrolled(key, n, BATCH, P))
+        same = np.array_equal(looped(key, n, BATCH, P), unrolled(key, n, BATCH, P))
         if not same:
             raise AssertionError(f"the two forms of Floyd's algorithm differ at P={P}")
 
@@ -323,7 +310,11 @@ def floyd(repeats: int) -> dict[str, float]:
 
     class UnrolledMinibatch(ExactMinibatch):
         def sample(self, k, landscape, n_particles, batch_size, dtype):
-            return _floyd_unrolled(k, landscape.n_examples, int(batch_size), n_particles)
+            return unrolled(k, landscape.n_examples, int(batch_size), n_particles)
+
+    class LoopMinibatch(ExactMinibatch):
+        def sample(self, k, landscape, n_particles, batch_size, dtype):
+            return looped(k, landscape.n_examples, int(batch_size), n_particles)
 
     land = LinearRegression(pb.X, pb.y)
 
@@ -333,9 +324,9 @@ def floyd(repeats: int) -> dict[str, float]:
                             n_particles=case.P, progress=False, observables=(), save_at=[S]).theta
         return run
 
-    pairs = {f"subsets alone, P={P}": {"unrolled": in_scan(_floyd_unrolled, P), "loop": in_scan(_floyd_subsets, P)}
+    pairs = {f"subsets alone, P={P}": {"unrolled": in_scan(unrolled, P), "loop": in_scan(looped, P)}
              for P in (256, 1024, 8192)}
-    pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(UnrolledMinibatch()), "loop": sim(ExactMinibatch())}
+    pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(UnrolledMinibatch()), "loop": sim(LoopMinibatch())}
     return _paired(pairs, "unrolled", "loop", repeats)
 
 

@@ -5,6 +5,7 @@ without replacement). Re-exported by
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -233,7 +234,7 @@ def symmetric_stable(key, alpha: float, shape, dtype=jnp.float32) -> Array:
     return jnp.sin(a * u) / jnp.cos(u) ** (1.0 / a) * (jnp.cos(u - a * u) / w) ** ((1.0 - a) / a)
 
 
-def _floyd_subsets(key, n: int, b: int, n_particles: int, below=None) -> Array:
+def _floyd_subsets(key, n: int, b: int, n_particles: int, below=None, loop: bool | None = None) -> Array:
     """A uniformly random ``b``-subset of ``range(n)`` per particle, shape ``(b, n_particles)``.
 
     Floyd's algorithm: for ``j = n−b, …, n−1`` draw ``t`` uniform in ``[0, j]``
@@ -242,9 +243,25 @@ def _floyd_subsets(key, n: int, b: int, n_particles: int, below=None) -> Array:
     a ``top_k`` (Bentley & Floyd 1987, "Programming pearls: a sample of brilliance", CACM 30(9)).
     ``below(key, shape, maxval)`` replaces :func:`uniform_below` (``benchmarks/probes.py indices``
     times the sampler on ``jax.random.randint``).
+
+    The "already taken" test runs in one of two forms with the same subsets: ``loop=True``, a
+    ``fori_loop`` of ``b − 1`` kernels, each comparing a new draw with all ``b`` rows (faster on
+    XLA:CPU: ``benchmarks/probes.py floyd``), or ``loop=False``, the ``b²/2`` compares unrolled
+    (elementwise code that a GPU fuses, with no loop of small kernels). ``None``: the loop on a
+    CPU default backend, unrolled elsewhere.
     """
     below = uniform_below if below is None else below
     draws = below(key, (b, n_particles), np.arange(n - b + 1, n + 1, dtype=np.int32)[:, None])
+    if loop is None:
+        loop = jax.default_backend() == "cpu"
+    if not loop:
+        chosen: list[Array] = []
+        for i in range(b):
+            t = draws[i]
+            if chosen:
+                t = jnp.where(functools.reduce(jnp.logical_or, [c == t for c in chosen]), n - b + i, t)
+            chosen.append(t)
+        return jnp.stack(chosen)
     rows = jax.lax.broadcasted_iota(jnp.int32, (b, 1), 0)
 
     def place(i, chosen):  # rows < i hold the subset so far, rows >= i their draws
@@ -252,7 +269,4 @@ def _floyd_subsets(key, n: int, b: int, n_particles: int, below=None) -> Array:
         taken = jnp.any((chosen == t) & (rows < i), axis=0)
         return chosen.at[i].set(jnp.where(taken, n - b + i, t))
 
-    # a loop of b − 1 kernels, each comparing all b rows over the particles: measured 1.3–1.8×
-    # faster on CPU than the b²/2 compares unrolled into b separate kernels
-    # (benchmarks/probes.py floyd), and the same subsets
     return jax.lax.fori_loop(1, b, place, draws)

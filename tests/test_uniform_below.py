@@ -111,13 +111,15 @@ def test_floyd_subsets_with_the_new_indices_are_uniform_over_all_subsets():
     assert dof == 34 and stat < stats.chi2.ppf(0.999, dof)
 
 
+@pytest.mark.parametrize("loop", [True, False])
 @pytest.mark.parametrize("n, b", [(33, 32), (40, 32), (4096, 32), (10, 5), (2, 2), (5, 1)])
-def test_floyd_subsets_are_floyds_algorithm_run_on_the_same_draws(n, b):
-    """The compiled loop is the textbook algorithm step for step: for j = n−b+i take the draw
-    t_i ∈ [0, j], or j if t_i was already taken — checked against a plain Python run of it on the
-    same draws, per particle. n close to b makes almost every step a collision."""
+def test_floyd_subsets_are_floyds_algorithm_run_on_the_same_draws(n, b, loop):
+    """Both compiled forms (the loop of the CPU, the unrolled compares of other backends) are the
+    textbook algorithm step for step: for j = n−b+i take the draw t_i ∈ [0, j], or j if t_i was
+    already taken — checked against a plain Python run of it on the same draws, per particle. n
+    close to b makes almost every step a collision."""
     key = jax.random.key(11)
-    got = np.asarray(_floyd_subsets(key, n, b, 300))
+    got = np.asarray(_floyd_subsets(key, n, b, 300, loop=loop))
     draws = np.asarray(uniform_below(key, (b, 300), np.arange(n - b + 1, n + 1, dtype=np.int32)[:, None]))
     for p in range(300):
         chosen: list[int] = []
