@@ -319,7 +319,7 @@ def overhead_check(quick: bool, repeats: int, device: str) -> list[dict]:
     gpu = device == "gpu"
     all_cases = dict(GPU_CASES, **CASES)
     # (case, particle divisor, S, sgd_sde variant, hand scan, its label); the exact-minibatch hand scan
-    # samples with the engine's sampler (the top_k one is 20× slower: its split would say nothing)
+    # samples with the engine's sampler (the top_k one is far slower: its split would say nothing)
     sizes = [("dense-d100", 1, 1000 if gpu else 200, "dense", jax_scan("dP"), "JAX scan (d,P)"),
              ("diag-d10-P1e6" if gpu else "diag-d10", 1 if gpu else 10, 1000 if gpu else 100, "dense",
               jax_scan("dP"), "JAX scan (d,P)"),
