@@ -38,8 +38,8 @@ materialised as the step needs it): the index draws (``uniform_below``), Floyd's
 and dedup), the gather of the ``(P, B, d)`` rows, the two batched mat-vecs of the linear-regression
 gradient on already gathered rows, the whole hand-written step (``jax_scan`` with the engine's
 sampler) and ``simulate`` (observables off); medians over rounds in a new order each time, each
-as a fraction of ``simulate``'s time. The parts overlap nowhere, so their sum against the whole
-step says how much fusion saves.
+as a fraction of ``simulate``'s time. Floyd's subsets include the index draws; Floyd, the gather
+and the mat-vecs overlap nowhere, so their sum against the whole step says how much fusion saves.
 
 ``consumer``: what recording a value derived from the drift product costs in a hand-written
 ``(d, P)`` scan of the dense case (d = 100, P = 1024, 300 steps, a value recorded every step):
@@ -65,6 +65,7 @@ Scripts, not tests: they print, nothing asserts a timing.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import statistics
@@ -289,11 +290,7 @@ def floyd(repeats: int) -> dict[str, float]:
     n, S = case.N, case.S
     key = jax.random.key(0)
 
-    def unrolled(k, n, b, P):
-        return _floyd_subsets(k, n, b, P, loop=False)
-
-    def looped(k, n, b, P):
-        return _floyd_subsets(k, n, b, P, loop=True)
+    unrolled, looped = (functools.partial(_floyd_subsets, loop=form) for form in (False, True))
 
     for P in (256, 1024, 8192):
         same = np.array_equal(looped(key, n, BATCH, P), unrolled(key, n, BATCH, P))
@@ -308,13 +305,11 @@ def floyd(repeats: int) -> dict[str, float]:
         fn = jax.jit(lambda: jax.lax.scan(body, jnp.zeros(P, jnp.int32), jnp.arange(S))[0])
         return lambda: jax.block_until_ready(fn())
 
-    class UnrolledMinibatch(ExactMinibatch):
-        def sample(self, k, landscape, n_particles, batch_size, dtype):
-            return unrolled(k, landscape.n_examples, int(batch_size), n_particles)
+    class FormMinibatch(ExactMinibatch):  # ExactMinibatch without replacement, Floyd's subsets in one form
+        loop: bool = True
 
-    class LoopMinibatch(ExactMinibatch):
         def sample(self, k, landscape, n_particles, batch_size, dtype):
-            return looped(k, landscape.n_examples, int(batch_size), n_particles)
+            return _floyd_subsets(k, landscape.n_examples, int(batch_size), n_particles, loop=self.loop)
 
     land = LinearRegression(pb.X, pb.y)
 
@@ -326,7 +321,7 @@ def floyd(repeats: int) -> dict[str, float]:
 
     pairs = {f"subsets alone, P={P}": {"unrolled": in_scan(unrolled, P), "loop": in_scan(looped, P)}
              for P in (256, 1024, 8192)}
-    pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(UnrolledMinibatch()), "loop": sim(LoopMinibatch())}
+    pairs[f"simulate, ExactMinibatch, P={case.P}"] = {"unrolled": sim(FormMinibatch(loop=False)), "loop": sim(FormMinibatch(loop=True))}
     return _paired(pairs, "unrolled", "loop", repeats)
 
 

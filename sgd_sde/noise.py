@@ -573,7 +573,7 @@ class ExactMinibatch(AbstractNoise):
         if self.replace:
             return uniform_below(key, (int(batch_size), n_particles), n)
         b = int(batch_size)
-        if b <= 64 and b * b <= 32 * n:  # B << N: Floyd's algorithm, B draws and a loop of B − 1 compares
+        if b <= 64 and b * b <= 32 * n:  # B << N: Floyd's algorithm, B draws and their dedup
             return _floyd_subsets(key, n, b, n_particles)
         # a uniform random B-subset per particle: the B largest of N i.i.d. uniforms
         u = jax.random.uniform(key, (n_particles, n))
