@@ -90,9 +90,18 @@ def batch_sizes(max_batch: int = 256):
     return st.integers(1, max_batch)
 
 
+def _jax_float():
+    """The float dtype JAX computes in now (float64 only with x64 on): the noise models' arrays are
+    drawn in it, so that building them never triggers the float64-downcast warning."""
+    import jax
+
+    return np.float64 if jax.config.jax_enable_x64 else np.float32
+
+
 @st.composite
 def noise_models(draw, dim: int):
-    """A Gaussian noise model of dimension ``dim`` (isotropic, diagonal, dense or low-rank)."""
+    """A Gaussian noise model of dimension ``dim`` (isotropic, diagonal, dense or low-rank), its arrays
+    in the float dtype JAX computes in (float32 unless x64 is on)."""
     from . import noise as N
 
     kind = draw(st.sampled_from(["isotropic", "diagonal", "dense", "lowrank"]))
@@ -101,10 +110,10 @@ def noise_models(draw, dim: int):
     if kind == "diagonal":
         return N.Diagonal(draw(st.lists(st.floats(0.0, 10.0), min_size=dim, max_size=dim)))
     if kind == "dense":
-        return N.Dense(draw(psd_matrices(dim=dim)))
+        return N.Dense(draw(psd_matrices(dim=dim)).astype(_jax_float()))
     r = draw(st.integers(1, dim + 2))
     seed = draw(st.integers(0, 2**31 - 1))
-    return N.LowRank(np.random.default_rng(seed).normal(size=(dim, r)))
+    return N.LowRank(np.random.default_rng(seed).normal(size=(dim, r)).astype(_jax_float()))
 
 
 @st.composite

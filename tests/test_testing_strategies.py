@@ -34,3 +34,21 @@ def test_strategies_build_runnable_simulations(lr_land, dyn, data):
     t = simulate(jax.random.key(1), lr_land, dyn, jnp.zeros(lr_land.dim), noise=noise, n_steps=3, n_particles=2,
                  divergence_bound=1e30)
     assert t.theta.shape == (2, lr_land.dim)
+
+
+@settings(max_examples=30, derandomize=True)
+@given(st.integers(1, 5), st.data())
+def test_noise_models_build_without_the_downcast_warning(dim, data):
+    """The exported noise models are drawn in the dtype JAX computes in, so a user's property test
+    built on them sees no float64-downcast warning (the warning fires once per argument name and
+    process, hence the fresh record of warned names)."""
+    import warnings
+    from unittest import mock
+
+    from sgd_sde import _dtype
+
+    with mock.patch.object(_dtype, "_WARNED", set()), warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        noise = data.draw(noise_models(dim))
+    for value in vars(noise).values():
+        assert getattr(value, "dtype", np.float32) != np.float64
