@@ -1,4 +1,4 @@
-"""Seven diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
+"""Eight diagnostics behind issue 18's closing notes, kept so that their numbers can be re-measured.
 
 ``order``: does a contender timed right after the NumPy (OpenBLAS) loop pay for it? Low-rank case
 (d = 1000, P = 256, N = 512, 200 steps). Each round times the NumPy loop, then contender A, then
@@ -49,12 +49,18 @@ read ``Hθ``). Medians over rounds in a new order each time, as time ratios to "
 once more with ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` to see how
 much of the difference is XLA:CPU's scheduler overlapping the drift matmul with the noise draws.
 
+``percall``: where a one-step ``simulate`` call's time goes (validation of ``theta0``, carry
+set-up, the compiled chunk, copies to the host, the ``Trajectory``, the rest of the Python),
+against a one-step call of the hand-written ``(d, P)`` scan, for the four cases of ``run.py``'s
+per-call split (:func:`percall`).
+
     python benchmarks/probes.py order --repeats 6
     python benchmarks/probes.py check --repeats 15
     python benchmarks/probes.py indices --repeats 15
     python benchmarks/probes.py floyd --repeats 9
     python benchmarks/probes.py minibatch --repeats 9
     python benchmarks/probes.py consumer --repeats 9
+    python benchmarks/probes.py percall --repeats 51
     XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false python benchmarks/probes.py consumer
     python benchmarks/probes.py observables --repeats 15 --steps 300
     XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot python benchmarks/probes.py observables
@@ -406,6 +412,79 @@ def consumer(repeats: int) -> dict[str, float]:
     return out
 
 
+def percall(repeats: int) -> dict[str, dict[str, float]]:
+    """Where a one-step ``simulate`` call's time goes, against a one-step call of the hand-written
+    ``(d, P)`` scan (its result copied to the host, as simulate's is), for the four cases of the
+    per-call split in ``run.py`` (dense d = 100, diagonal d = 10 at P/10, low-rank N = 512 at
+    d = 1000, exact minibatches). The library's own functions are wrapped in timers for the timed
+    calls (``mock.patch``, nothing copied): validation of ``theta0`` (its on-device finiteness
+    check included), the carry set-up (``initial_carry``), the compiled chunk (dispatch and the
+    one step), the copies to the host and the ``Trajectory``; the rest of the call is Python
+    (argument checks, save points, metadata). The wrapped compiled calls block until their result
+    is ready, so the parts add up to the call. Medians over rounds in a new order each time."""
+    import dataclasses
+    import importlib
+    from unittest import mock
+
+    import jax
+    import numpy as np
+
+    sim = importlib.import_module("sgd_sde.simulate")
+    eng = importlib.import_module("sgd_sde._engine")
+    spent: dict[str, float] = {}
+
+    def timer(part, fn, block=False):
+        def wrapped(*a, **k):
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            if block:
+                jax.block_until_ready(out)
+            spent[part] = spent.get(part, 0.0) + time.perf_counter() - t0
+            return out
+        return wrapped
+
+    patches = [mock.patch.object(sim, "_validate_theta0", timer("validation of theta0", sim._validate_theta0)),
+               mock.patch.object(eng, "initial_carry", timer("carry set-up", eng.initial_carry, block=True)),
+               mock.patch.object(eng, "run_chunk", timer("compiled chunk (dispatch + 1 step)", eng.run_chunk, block=True)),
+               mock.patch.object(sim, "_to_host", timer("copies to the host", sim._to_host)),
+               mock.patch.object(sim, "Trajectory", timer("Trajectory", sim.Trajectory))]
+    sizes = [("dense-d100", 1, "dense"), ("diag-d10", 10, "dense"), ("lowrank-d1000", 1, "lowrank"),
+             ("minibatch-linreg", 1, "auto")]
+    results = {}
+    for name, p_div, variant in sizes:
+        case = dataclasses.replace(CASES[name], S=1, P=CASES[name].P // p_div)
+        pb = make_problem(case)
+        run = sgd_sde_simulate(variant)(pb)[0]
+        hand = jax_scan("dP", "lowrank" if variant == "lowrank" else "dense", engine_normals=True)(pb)[0]
+        parts: dict[str, list[float]] = {}
+
+        def timed_run():
+            spent.clear()
+            t0 = time.perf_counter()
+            for pt in patches:
+                pt.start()
+            try:
+                run()
+            finally:
+                for pt in patches:
+                    pt.stop()
+            total = time.perf_counter() - t0
+            for part, v in spent.items():
+                parts.setdefault(part, []).append(v)
+            parts.setdefault("rest (Python)", []).append(total - sum(spent.values()))
+            parts.setdefault("simulate, whole call", []).append(total)
+
+        def hand_call():
+            parts.setdefault("hand scan, whole call", []).append(_timed(lambda: np.asarray(hand())))
+
+        _rounds({"simulate": timed_run, "hand": hand_call}, repeats)
+        out = {part: 1e3 * statistics.median(v[1:]) for part, v in parts.items()}  # [0]: the warm-up call
+        results[name] = out
+        print(f"{name} (d={case.d}, P={case.P}, one step), ms, medians of {repeats}: "
+              + "; ".join(f"{part} {ms:.3f}" for part, ms in out.items()), flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -427,6 +506,8 @@ def main(argv=None) -> int:
     m.add_argument("--repeats", type=int, default=9)
     k = sub.add_parser("consumer", help="what a second reader of the drift product Hθ costs")
     k.add_argument("--repeats", type=int, default=9)
+    q = sub.add_parser("percall", help="where a one-step simulate call's time goes, against the hand scan's")
+    q.add_argument("--repeats", type=int, default=51)
     args = ap.parse_args(argv)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3")
@@ -442,6 +523,8 @@ def main(argv=None) -> int:
         minibatch(args.repeats)
     elif args.probe == "consumer":
         consumer(args.repeats)
+    elif args.probe == "percall":
+        percall(args.repeats)
     else:
         if args.steps < 1 or args.save_every < 1:
             ap.error("--steps and --save-every must be >= 1")
