@@ -10,9 +10,10 @@ set-up, call or tear-down was running (``<outside tests>`` otherwise: collection
     python -m benchmarks.compile_census OUT          # the summary again, from the saved files
 
 Each pytest process (each xdist worker) writes ``OUT/census-<worker>.json`` when its session ends
-(atomically, with the provenance of the code that ran); the controller prints the merged summary and writes ``OUT/summary.json``. Compiles
-inside interpreters that a test starts are not seen: such tests show wall time without compiles.
-A program that is traced but found in a compilation cache reports no backend compile.
+(atomically, with the provenance of the code that ran); the controller prints the merged summary
+and writes ``OUT/summary.json``. Compiles inside interpreters that a test starts are not seen:
+such tests show wall time without compiles. A program loaded from JAX's persistent compilation
+cache counts as a compile, with the time the load took (JAX times both as one event).
 """
 
 from __future__ import annotations
