@@ -100,7 +100,7 @@ def summary_lines(census: dict, top: int = 15) -> list[str]:
     tot = {k: sum(r[k] for r in progs.values()) for k in _zeros()}
     wall = sum(r["wall"] for r in tests.values())
     lines = [f"compile census: {tot['compiles']:.0f} XLA compiles, {tot['compile']:.1f} s; tracing "
-             f"{tot['trace']:.1f} s ({tot['traces']:.0f}); lowering {tot['lower']:.1f} s; the tests' wall time "
+             f"{tot['trace']:.1f} s ({tot['traces']:.0f} traces); lowering {tot['lower']:.1f} s; the tests' wall time "
              f"{wall:.1f} s summed over processes", f"programs by compile time (top {top}):"]
     for name, r in sorted(progs.items(), key=lambda kv: -kv[1]["compile"])[:top]:
         lines.append(f"  {r['compile']:8.1f} s {r['compiles']:6.0f} compiles  trace {r['trace']:6.1f} s  {name}")
@@ -204,7 +204,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.top < 1:
         ap.error(f"--top must be ≥ 1, got {args.top}")
-    print("\n".join(summary_lines(load(args.folder), args.top)))
+    try:
+        census = load(args.folder)
+    except FileNotFoundError as e:
+        print(f"compile census: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(summary_lines(census, args.top)))
     return 0
 
 

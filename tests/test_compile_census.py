@@ -71,6 +71,8 @@ def test_bad_folder_and_bad_top_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cc.main([str(tmp_path), "--top", "0"])
     assert "--top must be ≥ 1, got 0" in capsys.readouterr().err
+    assert cc.main([str(tmp_path)]) == 2
+    assert f"no census-*.json in {tmp_path}" in capsys.readouterr().err
 
 
 def test_simulate_compiles_a_program_named_run_chunk():
