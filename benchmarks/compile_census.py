@@ -71,15 +71,20 @@ def _zeros() -> dict[str, float]:
     return {k: 0.0 for kind in EVENTS.values() for k in (kind, kind + "s")} | {"wall": 0.0}
 
 
+def _sum_into(acc: dict[str, dict], name: str, row: dict) -> None:
+    """Add ``row`` field by field into ``acc[name]`` (created as zeros)."""
+    total = acc.setdefault(name, _zeros())
+    for k, v in row.items():
+        total[k] = total.get(k, 0.0) + v
+
+
 def merge(parts: list[dict]) -> dict:
     """Sum the censuses of several processes (program and test rows add field by field)."""
     out: dict[str, dict] = {"programs": {}, "tests": {}}
     for part in parts:
         for table in ("programs", "tests"):
             for name, row in part[table].items():
-                acc = out[table].setdefault(name, _zeros())
-                for k, v in row.items():
-                    acc[k] = acc.get(k, 0.0) + v
+                _sum_into(out[table], name, row)
     return out
 
 
@@ -87,9 +92,7 @@ def by_file(tests: dict[str, dict]) -> dict[str, dict]:
     """Test rows summed per test file (the part of the node id before ``::``)."""
     out: dict[str, dict] = {}
     for nodeid, row in tests.items():
-        acc = out.setdefault(nodeid.split("::")[0], _zeros())
-        for k, v in row.items():
-            acc[k] += v
+        _sum_into(out, nodeid.split("::")[0], row)
     return out
 
 
@@ -97,7 +100,7 @@ def summary_lines(census: dict, top: int = 15) -> list[str]:
     """The merged census as text: totals, the programs that cost most to compile, the test files
     that take longest (with the share of their wall time spent compiling) and the slowest tests."""
     progs, tests = census["programs"], census["tests"]
-    tot = {k: sum(r[k] for r in progs.values()) for k in _zeros()}
+    tot = {k: sum(r[k] for r in progs.values()) for kind in EVENTS.values() for k in (kind, kind + "s")}
     wall = sum(r["wall"] for r in tests.values())
     lines = [f"compile census: {tot['compiles']:.0f} XLA compiles, {tot['compile']:.1f} s; tracing "
              f"{tot['trace']:.1f} s ({tot['traces']:.0f} traces); lowering {tot['lower']:.1f} s; the tests' wall time "

@@ -103,7 +103,8 @@ def test_plugin_hooks_record_a_test_and_print_the_summary(tmp_path, monkeypatch)
         nodeid = "tests/test_fake.py::test_it"
 
     class Reporter:
-        lines: list = []
+        def __init__(self):
+            self.lines = []
 
         def write_line(self, line):
             self.lines.append(line)
@@ -116,6 +117,7 @@ def test_plugin_hooks_record_a_test_and_print_the_summary(tmp_path, monkeypatch)
     try:
         hook = cc.pytest_runtest_protocol(Item(), None)
         next(hook)
+
         def census_hook_program(x):
             return x * 5 + 1
 
