@@ -216,11 +216,20 @@ class _Steps:
         """Steps ``start .. start + n − 1`` (``n`` static or traced). Without an exit criterion:
         whole blocks, then the rest exactly; with one (or a costly step), every step exactly."""
         if self.exact_only:
-            return jax.lax.fori_loop(0, n, lambda i, cc: self.one_step(start + i, cc), c)
+            return _loop(n, lambda i, cc: self.one_step(start + i, cc), c)
         n_blocks = n // BLOCK
-        c = jax.lax.fori_loop(0, n_blocks, lambda b, cc: self.block(start + b * BLOCK, cc), c)
+        c = _loop(n_blocks, lambda b, cc: self.block(start + b * BLOCK, cc), c)
         rest = start + n_blocks * BLOCK
-        return jax.lax.fori_loop(0, n - n_blocks * BLOCK, lambda i, cc: self.one_step(rest + i, cc), c)
+        return _loop(n - n_blocks * BLOCK, lambda i, cc: self.one_step(rest + i, cc), c)
+
+
+def _loop(n, body, c):
+    """``fori_loop(0, n, body, c)``, without tracing ``body`` when ``n`` is a static 0: a loop that
+    never runs would still put its copy of the step into the program, to be traced, lowered and
+    compiled (at most BLOCK steps in an interval: three of a program's six copies)."""
+    if isinstance(n, int) and n == 0:
+        return c
+    return jax.lax.fori_loop(0, n, body, c)
 
 
 def _chunk(landscape, dynamics, noise, config: Config, key, carry, theta0, starts, ends, grid=None):

@@ -102,7 +102,7 @@ def test_a_new_learning_rate_does_not_recompile_the_escape_driver():
     assert _engine.trace_count() == n
 
 
-def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeypatch):
+def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results():
     """DiffraxSDE declares ``costly_step``: its program traces the step once (every step exact),
     not the fast block, its exact re-run, the peeled step and the remainder, so XLA compiles one
     copy of the solve instead of several. Same keys and same arithmetic: the trajectory and the
@@ -125,9 +125,12 @@ def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeyp
     n0 = _engine.trace_count()
     once = simulate(jax.random.key(2), Quadratic(H), dyn, theta0, **kw)
     assert _engine.trace_count() - n0 == 1
-    monkeypatch.setattr(DiffraxSDE, "costly_step", False)
+
+    class Fast(DiffraxSDE):  # the same dynamics with the fast path forced; another type, so another program
+        costly_step = False
+
     n0 = _engine.trace_count()
-    fast = simulate(jax.random.key(2), Quadratic(H), dyn, theta0, chunk_size=35, **kw)  # another program
+    fast = simulate(jax.random.key(2), Quadratic(H), Fast(0.1, 1, solver=diffrax.Euler(), substeps=1), theta0, **kw)
     assert _engine.trace_count() - n0 > 1
     np.testing.assert_array_equal(once.diverged, fast.diverged)
     np.testing.assert_array_equal(once.divergence_step, fast.divergence_step)
@@ -137,3 +140,26 @@ def test_a_costly_step_is_compiled_once_and_gives_the_fast_paths_results(monkeyp
     tol = 4 * np.finfo(np.float32).eps * kw["n_steps"]
     for a, b in ((once.theta, fast.theta), (once.saved["loss"], fast.saved["loss"])):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(np.max(np.abs(a))))
+
+
+def test_a_program_holds_only_the_step_loops_it_runs():
+    """Copies of the step traced into one program, one interval length per program. The first
+    block of an interval is a peeled step, a fast loop and its exact re-run (three copies); longer
+    intervals add the loop over whole blocks (fast and exact: two) and the exact remainder (one).
+    A loop that would run zero times is not traced: an interval of at most BLOCK steps holds three
+    copies, not six (each copy is traced, lowered and compiled)."""
+    from sgd_sde.dynamics import SGD
+    from sgd_sde.landscapes import Quadratic
+    from sgd_sde.noise import Isotropic
+
+    class Fresh(Quadratic):  # a type no other test compiled: every call below traces its own program
+        pass
+
+    land, block = Fresh(np.diag([1.0, 3.0]).astype(np.float32)), _engine.BLOCK
+    copies = {}
+    for n in (10, block, 2 * block, 2 * block + 3):
+        n0 = _engine.trace_count()
+        simulate(jax.random.key(0), land, SGD(0.01, 1), jnp.ones(2), noise=Isotropic(1.0), n_steps=n, save_every=n,
+                 n_particles=4, progress=False)
+        copies[n] = _engine.trace_count() - n0
+    assert copies == {10: 3, block: 3, 2 * block: 5, 2 * block + 3: 6}
