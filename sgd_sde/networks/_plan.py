@@ -223,5 +223,13 @@ def _permutations_jit(key, epochs, n):
 
 def _permutations(key, epochs: np.ndarray, n: int) -> np.ndarray:
     """``(len(epochs), n)``: the permutation of each epoch, equal to one
-    ``jax.random.permutation(fold_in(key, e), n)`` per epoch (threefry per key, an exact sort)."""
-    return np.asarray(_permutations_jit(key, epochs, n))
+    ``jax.random.permutation(fold_in(key, e), n)`` per epoch (threefry per key, an exact sort).
+
+    The epochs are padded to a power-of-two count (the last one repeated), so one compiled program
+    serves every count up to it instead of one program per count; each row depends on its own
+    epoch only, so the rows kept are the same integers."""
+    m = len(epochs)
+    if m == 0:
+        return np.empty((0, n), np.int32)
+    padded = np.pad(np.asarray(epochs, np.int32), (0, (1 << (m - 1).bit_length()) - m), mode="edge")
+    return np.asarray(_permutations_jit(key, padded, n))[:m]
