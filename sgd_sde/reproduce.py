@@ -53,6 +53,10 @@ _LIBRARY = {  # figure name -> (module of sgd_sde.figures, recipe function)
     "radius": ("stability", "radius_figure"), "wu_ma_e": ("stability", "wu_ma_e_figure"),
     "zhu": ("stability", "zhu_figure"),
 }
+# figure name -> the figures whose saved data it also draws (first_passage puts the fractional walks'
+# fitted exponents next to its own): redrawn from the saved data once those are drawn, so that its
+# content does not depend on the order in which the units ran
+_READS = {"first_passage": ("fractional",)}
 
 
 def _experiments() -> tuple[str, ...]:
@@ -334,6 +338,7 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
     verdicts = [by_key[(c.id, lv)] for c in claims for lv in c.levels if (c.id, lv) in by_key]
     figs = {r["figure"]: r["figure_path"] for r in results if r["figure"] and r["figure_path"]}
     fig_err = {r["figure"]: r["figure_error"] for r in results if r["figure"] and r["figure_error"]}
+    _redraw_readers(figs, fig_err, out, key, quick, stream if progress else None)
     result = ReproduceResult(verdicts, dict(sorted(figs.items())), fig_err, out, time.perf_counter() - t0)
     write_reports(result, claims, quick=quick, key=key)
     if write_papers is None:
@@ -350,6 +355,23 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         print(f"done in {result.seconds:.0f} s: {len(verdicts)} checks — " + ", ".join(f"{c[o]} {o}" for o in OUTCOMES)
               + f"; {len(figs)} figures ({len(fig_err)} failed). Report: {out / 'report.md'}", file=stream, flush=True)
     return result
+
+
+def _redraw_readers(figs: dict, fig_err: dict, out: Path, key: int, quick: bool, stream) -> None:
+    """Redraw each figure of :data:`_READS` that this run drew after the figures it reads (their
+    units may have run after its own, or in other processes). The recipes find their data saved
+    under ``out/figures`` and only draw; a failure is reported as that figure's error."""
+    for name, inputs in _READS.items():
+        if name not in figs or not all(i in figs for i in inputs):
+            continue
+        try:
+            figs[name] = str(run_figure(name, out / "figures", key=key, quick=quick))
+        except Exception as err:  # reported in the summary and the exit status
+            fig_err[name] = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}"
+            del figs[name]
+            continue
+        if stream is not None:
+            print(f"        figure {name}: redrawn with {', '.join(inputs)}: {figs[name]}", file=stream, flush=True)
 
 
 def _library_paper_tables(stream) -> None:

@@ -99,3 +99,39 @@ def test_paper_notes_link_only_to_figures_inside_the_repository(tmp_path, monkey
     (written,) = update_paper_tables(ReproduceResult(vs, {"radius": str(drawn)}, {}, tmp_path, 0.0), [claim],
                                      repo / "papers")
     assert "[radius](../figures/stability/radius.png)" in written.read_text()
+
+
+def test_a_figure_that_draws_another_figures_data_does_not_depend_on_the_unit_order(tmp_path, monkeypatch):
+    """first_passage also draws the fractional walks' saved fits. Its unit runs before fractional's
+    (units are ordered by name, or run in parallel), so reproduce redraws it once both are drawn:
+    the final figure has the fractional data whichever unit ran first. Stand-in recipes record
+    what the figure could see."""
+    import sgd_sde.figures.diffusion as diffusion
+
+    seen = []
+
+    def first_passage(out, quick=False, key=0):
+        has = (out / "fractional.npz").exists()
+        seen.append(("first_passage", has))
+        (out / "first_passage.png").write_text(f"with fractional: {has}")
+        return out / "first_passage.png"
+
+    def fractional(out, quick=False, key=0):
+        seen.append(("fractional", None))
+        (out / "fractional.npz").write_text("data")
+        (out / "fractional.png").write_text("fractional")
+        return out / "fractional.png"
+
+    monkeypatch.setattr(diffusion, "first_passage_figure", first_passage)
+    monkeypatch.setattr(diffusion, "fractional_figure", fractional)
+    ok = lambda cid: {"symbolic": lambda key, quick: Verdict.decide(cid, "symbolic", 1.0, 1.0, tolerance=0.1)}  # noqa: E731
+    register(Claim("mine.walks", "Reads the walks.", "Me", ok("mine.walks"), figure="fractional"))
+    register(Claim("mine.passage", "Reads the passage.", "Me", ok("mine.passage"), figure="first_passage"))
+    try:
+        res = reproduce(tmp_path, quick=True, only=["mine.walks", "mine.passage"], write_papers=False, progress=False)
+    finally:
+        unregister("mine.walks")
+        unregister("mine.passage")
+    assert res.exit_status == 0 and sorted(res.figures) == ["first_passage", "fractional"]
+    assert seen == [("first_passage", False), ("fractional", None), ("first_passage", True)]
+    assert (tmp_path / "figures" / "diffusion" / "first_passage.png").read_text() == "with fractional: True"

@@ -134,7 +134,7 @@ def _beta_frame(ax, title):
     ax.set_ylabel("fitted β (95% CI)")
     ax.set_ylim(0, 8)
     ax.set_title(title)
-    ax.legend(frameon=False, loc="upper left")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)  # below: CI bars may reach any corner
 
 
 # ------------------------------------------------------------------------------------------ fractional
@@ -186,7 +186,7 @@ def fractional_figure(out_dir, quick: bool = False, key: int = 0, force: bool = 
         a.set_xlabel("log t")
         a.set_ylabel("E|X|^(α/2), normalised")
         a.set_title("generalised Sinai check: linear in log t")
-        a.legend(frameon=False)
+        a.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)  # below, as the right panel's
         from ..diffusion import log_growth_exponent
 
         start = min(LATE_WINDOW, float(times[-1]) / 8)  # quick runs end at t = 410
