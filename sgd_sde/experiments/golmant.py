@@ -308,7 +308,7 @@ def run(key, *, quick: bool = False, size: str | None = None) -> ExperimentResul
     censored = (" No isotropic particle exited in either ensemble, so both ratios are lower bounds set by the budget "
                 "and the comparison reduces to the anisotropic exit times." if frac(net)[1] == 0 and frac(quad_ex)[1] == 0
                 else "")
-    esc = (f"Exit when L − L(θ*) ≥ {delta}; η = {cfg['lr_frac']}/λ_max = {eta:.3g}, noise amplitude s² = {s2:.3g} "
+    esc = (f"Exit when L − L(θ*) ≥ {delta:.4g}; η = {cfg['lr_frac']}/λ_max = {eta:.3g}, noise amplitude s² = {s2:.3g} "
            f"(effective B = {1 / s2:.3g}), {T} steps. Escaped fraction network aniso {frac(net)[0]:.2f}, iso "
            f"{frac(net)[1]:.2f}; quadratic model aniso {frac(quad_ex)[0]:.2f}, iso {frac(quad_ex)[1]:.2f}. Restricted "
            f"mean exit step network aniso {_restricted_mean(net, T)[0]:.1f}, iso {_restricted_mean(net, T)[1]:.1f}.")
