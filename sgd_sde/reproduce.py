@@ -53,10 +53,6 @@ _LIBRARY = {  # figure name -> (module of sgd_sde.figures, recipe function)
     "radius": ("stability", "radius_figure"), "wu_ma_e": ("stability", "wu_ma_e_figure"),
     "zhu": ("stability", "zhu_figure"),
 }
-# figure name -> the figures whose saved data it also draws (first_passage puts the fractional walks'
-# fitted exponents next to its own): redrawn from the saved data once those are drawn, so that its
-# content does not depend on the order in which the units ran
-_READS = {"first_passage": ("fractional",)}
 
 
 def _experiments() -> tuple[str, ...]:
@@ -358,10 +354,14 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
 
 
 def _redraw_readers(figs: dict, fig_err: dict, out: Path, key: int, quick: bool, stream) -> None:
-    """Redraw each figure of :data:`_READS` that this run drew after the figures it reads (their
-    units may have run after its own, or in other processes). The recipes find their data saved
-    under ``out/figures`` and only draw; a failure is reported as that figure's error."""
-    for name, inputs in _READS.items():
+    """Redraw each figure of :data:`sgd_sde.figures.READS` (first_passage draws the fractional
+    walks' fits next to its own) that this run drew, once the figures it reads are drawn: their
+    units may have run after its own, or in other processes, and the figure must not depend on
+    that order. The recipes find their data saved under ``out/figures`` and only draw; a failure
+    is reported as that figure's error."""
+    from .figures import READS
+
+    for name, inputs in READS.items():
         if name not in figs or not all(i in figs for i in inputs):
             continue
         try:

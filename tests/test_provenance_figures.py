@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sgd_sde.figures import FIGURES, regenerate
+from sgd_sde.figures import FIGURES, READS, regenerate
 from sgd_sde.figures._cache import LAST_STATUS, cached
 from sgd_sde.io import load_arrays, load_bundle, save_bundle
 from sgd_sde.provenance import source_digest
@@ -30,6 +30,12 @@ def test_every_committed_figure_has_data_with_provenance(name):
     from sgd_sde.io import arrays_digest
 
     assert readable["arrays_digest"] == arrays_digest(arrays)
+
+
+def test_a_figure_is_regenerated_after_the_figures_it_reads():
+    order = list(FIGURES)
+    for name, inputs in READS.items():
+        assert all(i in FIGURES and order.index(i) < order.index(name) for i in inputs), (name, inputs)
 
 
 def test_cache_is_reused_only_when_provenance_fits(tmp_path):

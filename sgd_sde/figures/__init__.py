@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FIGURES", "regenerate", "regenerate_all", "write_paper_tables", "check_paper_tables"]
+__all__ = ["FIGURES", "READS", "regenerate", "regenerate_all", "write_paper_tables", "check_paper_tables"]
 
 #: figure name -> (sub-folder of the figures root, "module:function"); in regeneration order
-#: (``first_passage`` draws ``fractional``'s data next to its own).
+#: (a figure after those whose data it reads, :data:`READS`).
 FIGURES: dict[str, tuple[str, str]] = {
     "demo": ("demo", "sgd_sde.figures.demo:demo_figure"),
     "wu_ma_e": ("stability", "sgd_sde.figures.stability:wu_ma_e_figure"),
@@ -34,6 +34,10 @@ FIGURES: dict[str, tuple[str, str]] = {
     "first_passage": ("diffusion", "sgd_sde.figures.diffusion:first_passage_figure"),
     "hoffer": ("diffusion", "sgd_sde.figures.diffusion:hoffer_figure"),
 }
+
+#: figure name -> the figures whose saved data it also draws: drawn after them (the order of
+#: :data:`FIGURES`; ``sgd-sde reproduce`` redraws it once they are drawn).
+READS: dict[str, tuple[str, ...]] = {"first_passage": ("fractional",)}
 
 
 def regenerate(name: str, out_root="figures", quick: bool = False, force: bool = False, key: int = 0) -> dict[str, Any]:
