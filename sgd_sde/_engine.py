@@ -187,12 +187,15 @@ class _Steps:
         first = 1 if peel else 0
         if math.isinf(self.config.bound):
             fast = self.fast_bare(t0, state) if peel else state
-            fast = jax.lax.fori_loop(first, length, lambda i, s: self.fast_bare(t0 + i, s), fast)
+            if length > first:  # a one-step block is its peeled step alone: no empty loop in the program
+                fast = jax.lax.fori_loop(first, length, lambda i, s: self.fast_bare(t0 + i, s), fast)
             out = self.out_of_bounds(fast)
         else:
             fo = (state, jnp.zeros_like(diverged))
             fo = self.fast_checked(t0, fo) if peel else fo
-            fast, out = jax.lax.fori_loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
+            if length > first:
+                fo = jax.lax.fori_loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
+            fast, out = fo
             out = out | self.out_of_bounds(fast)  # every state of the block checked once (its start again)
         return jax.lax.cond(
             jnp.any(~diverged & out),

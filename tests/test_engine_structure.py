@@ -147,7 +147,8 @@ def test_a_program_holds_only_the_step_loops_it_runs():
     block of an interval is a peeled step, a fast loop and its exact re-run (three copies); longer
     intervals add the loop over whole blocks (fast and exact: two) and the exact remainder (one).
     A loop that would run zero times is not traced: an interval of at most BLOCK steps holds three
-    copies, not six (each copy is traced, lowered and compiled)."""
+    copies, not six, and a one-step interval two, its peeled step and its re-run (each copy is
+    traced, lowered and compiled)."""
     from sgd_sde.dynamics import SGD
     from sgd_sde.landscapes import Quadratic
     from sgd_sde.noise import Isotropic
@@ -157,9 +158,9 @@ def test_a_program_holds_only_the_step_loops_it_runs():
 
     land, block = Fresh(np.diag([1.0, 3.0]).astype(np.float32)), _engine.BLOCK
     copies = {}
-    for n in (10, block, 2 * block, 2 * block + 3):
+    for n in (1, 10, block, 2 * block, 2 * block + 3):
         n0 = _engine.trace_count()
         simulate(jax.random.key(0), land, SGD(0.01, 1), jnp.ones(2), noise=Isotropic(1.0), n_steps=n, save_every=n,
                  n_particles=4, progress=False)
         copies[n] = _engine.trace_count() - n0
-    assert copies == {10: 3, block: 3, 2 * block: 5, 2 * block + 3: 6}
+    assert copies == {1: 2, 10: 3, block: 3, 2 * block: 5, 2 * block + 3: 6}
