@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import sys
@@ -59,6 +60,19 @@ class Census:
 
     def as_dict(self) -> dict:
         return {"programs": dict(self.programs), "tests": dict(self.tests)}
+
+
+@contextlib.contextmanager
+def recording():
+    """``with recording() as census:`` — a :class:`Census` of the compile events inside the block."""
+    import jax.monitoring
+
+    census = Census()
+    jax.monitoring.register_event_duration_secs_listener(census.listener)
+    try:
+        yield census
+    finally:
+        jax.monitoring.unregister_event_duration_listener(census.listener)
 
 
 def program_name(fun_name) -> str:

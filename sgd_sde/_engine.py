@@ -187,15 +187,12 @@ class _Steps:
         first = 1 if peel else 0
         if math.isinf(self.config.bound):
             fast = self.fast_bare(t0, state) if peel else state
-            if length > first:  # a one-step block is its peeled step alone: no empty loop in the program
-                fast = jax.lax.fori_loop(first, length, lambda i, s: self.fast_bare(t0 + i, s), fast)
+            fast = _loop(first, length, lambda i, s: self.fast_bare(t0 + i, s), fast)
             out = self.out_of_bounds(fast)
         else:
             fo = (state, jnp.zeros_like(diverged))
             fo = self.fast_checked(t0, fo) if peel else fo
-            if length > first:
-                fo = jax.lax.fori_loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
-            fast, out = fo
+            fast, out = _loop(first, length, lambda i, cc: self.fast_checked(t0 + i, cc), fo)
             out = out | self.out_of_bounds(fast)  # every state of the block checked once (its start again)
         return jax.lax.cond(
             jnp.any(~diverged & out),
@@ -219,20 +216,21 @@ class _Steps:
         """Steps ``start .. start + n − 1`` (``n`` static or traced). Without an exit criterion:
         whole blocks, then the rest exactly; with one (or a costly step), every step exactly."""
         if self.exact_only:
-            return _loop(n, lambda i, cc: self.one_step(start + i, cc), c)
+            return _loop(0, n, lambda i, cc: self.one_step(start + i, cc), c)
         n_blocks = n // BLOCK
-        c = _loop(n_blocks, lambda b, cc: self.block(start + b * BLOCK, cc), c)
+        c = _loop(0, n_blocks, lambda b, cc: self.block(start + b * BLOCK, cc), c)
         rest = start + n_blocks * BLOCK
-        return _loop(n - n_blocks * BLOCK, lambda i, cc: self.one_step(rest + i, cc), c)
+        return _loop(0, n - n_blocks * BLOCK, lambda i, cc: self.one_step(rest + i, cc), c)
 
 
-def _loop(n, body, c):
-    """``fori_loop(0, n, body, c)``, without tracing ``body`` when ``n`` is a static 0: a loop that
-    never runs would still put its copy of the step into the program, to be traced, lowered and
-    compiled (at most BLOCK steps in an interval: three of a program's six copies)."""
-    if isinstance(n, int) and n == 0:
+def _loop(lo, hi, body, c):
+    """``fori_loop(lo, hi, body, c)``, without tracing ``body`` when both bounds are static and the
+    loop runs no step: such a loop would still put its copy of the step into the program, to be
+    traced, lowered and compiled (an interval of at most BLOCK steps, the one-step block after a
+    peeled step)."""
+    if isinstance(lo, int) and isinstance(hi, int) and hi <= lo:
         return c
-    return jax.lax.fori_loop(0, n, body, c)
+    return jax.lax.fori_loop(lo, hi, body, c)
 
 
 def _chunk(landscape, dynamics, noise, config: Config, key, carry, theta0, starts, ends, grid=None):

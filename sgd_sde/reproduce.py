@@ -187,6 +187,11 @@ def _init_worker(out: str) -> None:
     set_experiment_store(Path(out) / "experiments")
 
 
+def _figure_error(err: BaseException) -> str:
+    """A failed figure recipe as reported: the error's line, then the end of its traceback."""
+    return f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}"
+
+
 def _run_unit(unit: _Unit, out: str, key: int, quick: bool) -> dict:
     """Run one unit in this process; every failure is captured, never raised."""
     from .claims import get_claim, run_check
@@ -197,7 +202,7 @@ def _run_unit(unit: _Unit, out: str, key: int, quick: bool) -> dict:
         try:
             fig_path = str(run_figure(unit.figure, Path(out) / "figures", key=key, quick=quick))
         except Exception as err:  # reported in the summary and the exit status
-            fig_error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}"
+            fig_error = _figure_error(err)
     verdicts = []
     for cid, level in unit.checks:
         verdicts.append(run_check(get_claim(cid), level, key=key, quick=quick).to_json())
@@ -367,7 +372,7 @@ def _redraw_readers(figs: dict, fig_err: dict, out: Path, key: int, quick: bool,
         try:
             figs[name] = str(run_figure(name, out / "figures", key=key, quick=quick))
         except Exception as err:  # reported in the summary and the exit status
-            fig_err[name] = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}"
+            fig_err[name] = _figure_error(err)
             del figs[name]
             continue
         if stream is not None:

@@ -12,19 +12,14 @@ from benchmarks import compile_census as cc
 
 def test_jax_reports_trace_lower_and_compile_of_a_named_program_once():
     """The plugin rests on these public events and their fun_name; a JAX that renames them fails here."""
-    census = cc.Census()
-    census.current = "t::one"
-
     def census_probe_program(x):
         return jnp.sin(x) * 3
 
-    jax.monitoring.register_event_duration_secs_listener(census.listener)
-    try:
+    with cc.recording() as census:
+        census.current = "t::one"
         f = jax.jit(census_probe_program)
         f(jnp.ones(7)).block_until_ready()
         f(jnp.ones(7)).block_until_ready()  # cached: no new events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(census.listener)
     row = census.programs["census_probe_program"]
     assert (row["traces"], row["lowers"], row["compiles"]) == (1, 1, 1)
     assert row["compile"] > 0 and row["trace"] > 0
@@ -81,13 +76,9 @@ def test_simulate_compiles_a_program_named_run_chunk():
     from sgd_sde.dynamics import SGD
     from sgd_sde.landscapes import Quadratic
 
-    census = cc.Census()
-    jax.monitoring.register_event_duration_secs_listener(census.listener)
-    try:
+    with cc.recording() as census:
         simulate(jax.random.key(0), Quadratic(jnp.eye(1)), SGD(0.1, 1), jnp.ones(1), n_steps=3, n_particles=5,
                  observables=())
-    finally:
-        jax.monitoring.unregister_event_duration_listener(census.listener)
     assert census.programs["run_chunk"]["compiles"] == 1
 
 

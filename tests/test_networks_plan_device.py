@@ -69,24 +69,17 @@ def test_permutation_rows_with_tied_sort_keys():
 def test_plan_permutations_compile_once_per_power_of_two_epochs():
     """The host plan pads its epochs to a power-of-two count: 3 and 4 epochs share a program, 5
     needs the next; the rows kept are each epoch's own permutation."""
+    from benchmarks.compile_census import recording  # JAX's public compile events, by program
+
     key, n = jax.random.key(9), 37  # a size no other test uses: nothing is cached for it
-    traces = []
-
-    def listen(event, duration, fun_name="", **kw):  # JAX's public compile events
-        if event == "/jax/core/compile/jaxpr_trace_duration" and fun_name == "_permutations_jit":
-            traces.append(1)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        counts = []
+    counts = []
+    with recording() as census:
         for m in (3, 4, 5):
             epochs = np.arange(5, 5 + m, dtype=np.int32)
             got = _permutations(key, epochs, n)
             want = np.stack([np.asarray(jax.random.permutation(jax.random.fold_in(key, int(e)), n)) for e in epochs])
             np.testing.assert_array_equal(got, want)
-            counts.append(len(traces))
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
+            counts.append(census.programs["_permutations_jit"]["traces"])
     assert counts == [1, 1, 2]
 
 

@@ -228,8 +228,6 @@ def _permutations(key, epochs: np.ndarray, n: int) -> np.ndarray:
     The epochs are padded to a power-of-two count (the last one repeated), so one compiled program
     serves every count up to it instead of one program per count; each row depends on its own
     epoch only, so the rows kept are the same integers."""
-    m = len(epochs)
-    if m == 0:
-        return np.empty((0, n), np.int32)
+    m = len(epochs)  # >= 1: Plan.indices returns before an empty window
     padded = np.pad(np.asarray(epochs, np.int32), (0, (1 << (m - 1).bit_length()) - m), mode="edge")
     return np.asarray(_permutations_jit(key, padded, n))[:m]
