@@ -86,7 +86,10 @@ def particle_sharding(devices=None, mesh=None, *, n_particles: int | None = None
             n = V.positive_int("devices", devices)
             avail = jax.devices()
             if n > len(avail):
-                raise ValueError(f"devices={n} but only {len(avail)} devices are visible: {avail}")
+                seen = f"{len(avail)} device is" if len(avail) == 1 else f"{len(avail)} devices are"
+                hint = (f"; on a CPU, start Python with XLA_FLAGS=--xla_force_host_platform_device_count={n}"
+                        if all(dv.platform == "cpu" for dv in avail) else "")
+                raise ValueError(f"devices={n} but only {seen} visible: {avail}{hint}")
             devs = avail[:n]
         elif isinstance(devices, (Sequence, np.ndarray)) and not isinstance(devices, (str, bytes)):
             devs = list(np.asarray(devices, dtype=object).ravel())

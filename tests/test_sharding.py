@@ -173,6 +173,14 @@ def test_particle_sharding_validates_eagerly(kwargs, err, match):
         particle_sharding(**kwargs)
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the hint is for CPU devices")
+def test_too_many_cpu_devices_says_how_to_get_them():
+    n = len(jax.devices()) + 1
+    seen = "1 device is" if n == 2 else f"{n - 1} devices are"
+    with pytest.raises(ValueError, match=f"only {seen} visible: .*xla_force_host_platform_device_count={n}$"):
+        particle_sharding(devices=n)
+
+
 def test_repeated_devices_are_rejected():
     dev = jax.devices()[0]
     with pytest.raises(ValueError, match="distinct"):
