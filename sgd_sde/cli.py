@@ -178,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The ``sgd-sde`` command: run the subcommand that ``argv`` names and return its exit status.
+
+    Args:
+        argv: the command-line words after ``sgd-sde``, e.g. ``["reproduce", "--quick"]``
+            (default: ``sys.argv[1:]``). ``sgd-sde --help`` lists the subcommands.
+
+    Raises:
+        TypeError: ``argv`` not a list or tuple of strings.
+    """
     if argv is not None:
         if isinstance(argv, (str, bytes)) or not isinstance(argv, (list, tuple)):
             raise TypeError(f"argv must be a list of strings (the command-line words), got {type(argv).__name__}")
