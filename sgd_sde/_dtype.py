@@ -1,4 +1,5 @@
-"""The float64-downcast warning: JAX without x64 turns float64 input into float32 silently."""
+"""The dtype a model stores for the caller's arrays, and the float64-downcast warning (JAX without
+x64 turns float64 input into float32 silently)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import equinox as eqx
 import jax
 import numpy as np
 
-__all__ = ["warn_if_downcast"]
+__all__ = ["float_dtype", "warn_if_downcast"]
+
+
+def float_dtype(value) -> np.dtype:
+    """The float dtype a model stores for the array ``value``: its own float dtype (bfloat16 and
+    float16 included; float64 only with x64 on), else JAX's default float (float32, or float64 with
+    x64 on). Integer and boolean input is not truncated: ``Dense([[2, 0], [0, 2]])`` has the root √2."""
+    dtype = np.dtype(value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype)
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
+        dtype = np.dtype(np.float64)
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 _WARNED: set[str] = set()
 

@@ -4,25 +4,20 @@ per-example gradient covariance. Import them from :mod:`sgd_sde.noise`."""
 
 import math
 
-import jax
 import numpy as np
 
 from . import _validate as V
-from ._dtype import warn_if_downcast
+from ._dtype import float_dtype, warn_if_downcast
 from .noise import AbstractGaussianNoise, Dense, LowRank
 
 __all__ = ["from_covariance", "from_per_example_grads"]
 
 
 def _float_dtype(name: str, arr: np.ndarray, given):
-    """The models' dtype: ``arr``'s float dtype, float32 for integers or when float64 would be
-    downcast anyway (x64 off; warned once, naming the caller's argument ``name``)."""
-    if not np.issubdtype(arr.dtype, np.floating):
-        return np.dtype(np.float32)
-    if arr.dtype == np.float64 and not jax.config.jax_enable_x64:
-        warn_if_downcast(name, given)
-        return np.dtype(np.float32)
-    return arr.dtype
+    """The models' dtype (:func:`sgd_sde._dtype.float_dtype`), with the float64-downcast warning
+    (x64 off; once, naming the caller's argument ``name``)."""
+    warn_if_downcast(name, given)
+    return float_dtype(arr)
 
 
 def from_covariance(cov, *, n_population: int | None = None, rtol: float | None = None) -> AbstractGaussianNoise:

@@ -38,7 +38,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _validate as V
-from ._dtype import warn_if_downcast
+from ._dtype import float_dtype, warn_if_downcast
 from ._samplers import _floyd_subsets, standard_normal, symmetric_stable, uniform_below
 from .landscapes.base import AbstractFiniteSum, AbstractLandscape
 
@@ -349,7 +349,7 @@ class Dense(AbstractGaussianNoise):
     citation: ClassVar[str] = "Mandt, Hoffman & Blei 2017, Stochastic Gradient Descent as Approximate Bayesian Inference"
 
     def __init__(self, cov, n_population: int | None = None):
-        root = _psd_factor("cov", cov).astype(np.asarray(cov).dtype)
+        root = _psd_factor("cov", cov).astype(float_dtype(cov))
         warn_if_downcast("cov", cov)
         self.sqrt_cov = jnp.asarray(root)
         self.n_population = _population_arg(n_population)
@@ -453,7 +453,7 @@ class HessianShaped(AbstractGaussianNoise):
             lam, q = np.linalg.eigh(h)
             s = np.sqrt(self.scale * (np.abs(lam) + self.shift))
             root = (q * s) @ q.T
-            return HessianShaped(self.scale, self.shift, self.n_population, jnp.asarray(root, landscape.hessian_matrix.dtype))
+            return HessianShaped(self.scale, self.shift, self.n_population, jnp.asarray(root, float_dtype(landscape.hessian_matrix)))
         return self
 
     def diffusion(self, landscape, theta, z):

@@ -31,7 +31,7 @@ from .dynamics import AbstractDynamics
 from .landscapes.base import AbstractLandscape
 from .noise import AbstractNoise, NoNoise
 from .schedules import Schedule, evaluate
-from ._dtype import warn_if_downcast
+from ._dtype import float_dtype, warn_if_downcast
 from ._keys import check_key
 from .sharding import particle_sharding, place
 from .grid import SimulationGrid, check_keys_mode
@@ -103,8 +103,8 @@ def _validate_theta0(theta0, landscape, n_particles) -> jax.Array:
         arr = theta0
     else:
         arr = V.finite_array("theta0", theta0, ndim=(1, 2))
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):  # bfloat16 is a float here, not in NumPy
+        arr = arr.astype(float_dtype(arr))
     d = landscape.dim
     if arr.shape[-1] != d:
         raise ValueError(f"theta0 must have last axis of size d = {d} (landscape.dim), got shape {arr.shape}")

@@ -9,6 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate as V
+from .._dtype import float_dtype
 from .base import AbstractLandscape
 
 __all__ = ["Quadratic"]
@@ -56,7 +57,7 @@ class Quadratic(AbstractLandscape):
             m = V.finite_array("minimum", minimum, ndim=1)
             if m.shape != (d,):
                 raise ValueError(f"minimum must have shape ({d},) to match hessian, got {m.shape}")
-        self.hessian_matrix = jnp.asarray(h)
+        self.hessian_matrix = jnp.asarray(h, float_dtype(h))  # integers are not truncated below
         self.theta_star = jnp.asarray(m, dtype=self.hessian_matrix.dtype)
         self.grad_offset = jnp.asarray(np.asarray(h, np.float64) @ np.asarray(m, np.float64), self.hessian_matrix.dtype)
 

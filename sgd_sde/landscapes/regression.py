@@ -10,6 +10,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate as V
+from .._dtype import float_dtype
 from .base import AbstractFiniteSum
 
 __all__ = ["LinearRegression", "LogisticRegression"]
@@ -56,7 +57,7 @@ class LinearRegression(AbstractFiniteSum):
 
     def __init__(self, X, y):
         Xa, ya = _check_xy(X, y, binary=False)
-        self.X = jnp.asarray(Xa)
+        self.X = jnp.asarray(Xa, float_dtype(Xa))  # integer data is not truncated below
         self.y = jnp.asarray(ya, dtype=self.X.dtype)
 
     @property
@@ -108,7 +109,7 @@ class LogisticRegression(AbstractFiniteSum):
 
     def __init__(self, X, y, l2: float = 0.0):
         Xa, ya = _check_xy(X, y, binary=True)
-        self.X = jnp.asarray(Xa)
+        self.X = jnp.asarray(Xa, float_dtype(Xa))
         self.y = jnp.asarray(ya, dtype=self.X.dtype)
         self.l2 = V.nonnegative("l2", l2)
 
