@@ -220,8 +220,8 @@ class SimulationGrid(GridResult, Mapping):
             noise, ``n_steps``, ``n_particles``, observables, key, versions).
 
     ``to_pandas()``: one row per grid point, save step and particle — columns ``lr``,
-    ``batch_size``, ``step``, ``time``, ``particle``, ``diverged`` (the particle had diverged at or
-    before this step), ``divergence_step``, then every observable whose per-particle value is a
+    ``batch_size``, ``step``, ``time``, ``particle``, ``diverged`` (the particle's state at this
+    save is its frozen last finite one: ``step > divergence_step``), ``divergence_step``, then every observable whose per-particle value is a
     scalar (``"theta"`` and other vector observables are in :meth:`to_xarray` only). Reduce it
     yourself, e.g. ``df[~df.diverged].groupby(["lr", "batch_size", "step"]).loss.mean()``, and
     count the diverged particles, which no reduction here hides.
@@ -305,7 +305,7 @@ class SimulationGrid(GridResult, Mapping):
             "step": flat(steps[None, None, :, None]),
             "time": flat(self._stacked(lambda t: t.times)[:, :, :, None]),
             "particle": idx[3].reshape(-1),
-            "diverged": flat((div_step >= 0) & (steps[None, None, :, None] >= div_step)),
+            "diverged": flat((div_step >= 0) & (steps[None, None, :, None] > div_step)),
             "divergence_step": flat(div_step),
         }
         for name, v in t0.saved.items():

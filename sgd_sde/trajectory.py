@@ -24,7 +24,9 @@ class Trajectory:
         steps: the step index of each save, shape ``(n_saves,)`` (0 is the initial point).
         times: SDE time of each save (``Σ lr`` over the steps before it; SVAG: ``Σ lr / l``).
         diverged: ``(P,)`` bool, particles that went non-finite or beyond the bound.
-        divergence_step: ``(P,)`` int, the step at which each particle diverged (−1 if it did not).
+        divergence_step: ``(P,)`` int, the 0-based index of the step whose update went non-finite or
+            beyond the bound (−1 if none did): the saves at steps ``≤ divergence_step`` hold the
+            particle's real states, and the later ones its frozen last finite state.
         metadata: config, key, versions (JSON-serialisable); a loaded Trajectory also has the
             ``provenance`` recorded when it was saved.
 

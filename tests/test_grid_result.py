@@ -75,6 +75,20 @@ def test_simulation_grid_is_the_mapping_it_replaces(grid):
         grid[(0.1, 1)] = None  # read-only
 
 
+def test_the_diverged_rows_are_the_frozen_saves_and_not_the_last_real_state():
+    # noise-free SGD on H = 1 with lr = 3: θ_s = (−2)^s, exact in float32. |θ_20| = 2^20 passes the
+    # bound 1e6, so the step of index 19 diverges; the saves at steps 0..19 hold real states and
+    # the later ones the frozen θ_19 (found by an audit: step 19 was marked diverged)
+    g = sweep(jax.random.key(0), Quadratic(np.eye(1, dtype=np.float32)), SGD(3.0, 1), jnp.ones(1), lrs=[3.0],
+              batch_sizes=[1], n_steps=25, save_every=1, observables=("theta",))
+    t = g[(3.0, 1)]
+    assert t.divergence_step.tolist() == [19]
+    real = np.asarray(t.saved["theta"])[:, 0, 0] == (-2.0) ** t.steps
+    assert real[:20].all() and not real[20:].any()
+    df = g.to_pandas().sort_values("step")
+    np.testing.assert_array_equal(df.diverged.to_numpy(), ~real)
+
+
 def test_simulation_to_pandas_holds_each_trajectory(grid):
     df = grid.to_pandas()
     t0 = grid[(0.1, 1)]
@@ -87,7 +101,7 @@ def test_simulation_to_pandas_holds_each_trajectory(grid):
         np.testing.assert_array_equal(sub.loss.to_numpy().reshape(n_s, P), t.saved["loss"])
         np.testing.assert_array_equal(sub.step.to_numpy().reshape(n_s, P)[:, 0], t.steps)
         np.testing.assert_array_equal(sub.time.to_numpy().reshape(n_s, P)[:, 0], t.times)
-        want = (t.divergence_step[None, :] >= 0) & (t.steps[:, None] >= t.divergence_step[None, :])
+        want = (t.divergence_step[None, :] >= 0) & (t.steps[:, None] > t.divergence_step[None, :])
         np.testing.assert_array_equal(sub.diverged.to_numpy().reshape(n_s, P), want)
     # the divergent lr really diverged (so the diverged column was tested on both values)
     assert grid[(2.5, 1)].diverged.all() and not grid[(0.1, 1)].diverged.any()
