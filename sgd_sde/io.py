@@ -256,7 +256,8 @@ def jsonable(obj: Any) -> Any:
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any], metadata: Mapping[str, Any]) -> Path:
-    """Save named arrays and metadata as one checked file ``<path>.npz`` (see :func:`save_bundle`).
+    """Save named arrays and metadata as one checked file ``<path>.npz`` (see :func:`save_bundle`); a
+    ``.npz`` or ``.json`` suffix of ``path`` is dropped first, as :func:`load_arrays` drops it.
 
     A ``<path>.json`` left by the old two-file format is removed after the new file is in place
     (it would otherwise describe other arrays).
@@ -267,7 +268,7 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any], metadata: Ma
     Raises:
         ValueError: if an array has ``dtype=object`` (it could only be stored by pickling).
     """
-    out = save_bundle(path, arrays, metadata)
+    out = save_bundle(paths_for(path)[0], arrays, metadata)
     sidecar = out.with_suffix(".json")
     if sidecar.exists():
         sidecar.unlink()

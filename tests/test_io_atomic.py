@@ -25,6 +25,14 @@ from sgd_sde.io import arrays_equal, load_arrays, load_bundle, save_arrays, save
 
 
 # ----------------------------------------------------------------------------------------- the format
+@pytest.mark.parametrize("name", ["r", "r.npz", "r.json"])
+def test_a_path_saved_to_is_the_path_loaded_from(tmp_path, name):
+    # save and load drop the same suffixes: "r.json" was saved as r.json.npz and loaded from r.npz
+    path = save_arrays(tmp_path / name, {"x": np.arange(3.0)}, {"lr": 0.1})
+    assert path == tmp_path / "r.npz" and sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]
+    assert load_arrays(tmp_path / name)[1]["lr"] == 0.1
+
+
 def test_one_file_with_metadata_inside_and_digest_checked(tmp_path):
     path = save_arrays(tmp_path / "r", {"x": np.arange(4.0), "k": np.int32(3)}, {"lr": 0.1, "note": "a"})
     assert path == tmp_path / "r.npz" and sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]
