@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -260,7 +261,8 @@ def evaluate(schedule: Callable, n_steps: int, name: str = "schedule") -> np.nda
     n_steps = _n_steps(n_steps)
     if not callable(schedule):
         raise TypeError(f"{name} must be a schedule (callable k -> value), got {type(schedule).__name__}")
-    values = np.asarray(schedule(np.arange(n_steps)), dtype=np.float64)
+    with jax.numpy_dtype_promotion("standard"):  # a schedule mixes Python floats with the int step
+        values = np.asarray(schedule(np.arange(n_steps)), dtype=np.float64)
     if values.shape == ():
         values = np.full(n_steps, float(values))
     if values.shape != (n_steps,):

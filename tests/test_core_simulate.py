@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 
-from sgd_sde import Trajectory, simulate
+from sgd_sde import Trajectory, schedules, simulate
 from sgd_sde.dynamics import SGD, SVAG, EulerMaruyama
 from sgd_sde.landscapes import Quadratic
 from sgd_sde.noise import Dense, Isotropic
@@ -297,6 +297,17 @@ def test_core_is_clean_under_strict_dtype_promotion():
             t = simulate(jax.random.key(0), lr_land, dyn, np.zeros(3, np.float32), noise=noise, n_steps=5, n_particles=3,
                          observables=("loss", "distance_from_init", "grad_norm"))
             assert t.theta.dtype == np.float32
+        # every schedule (an audit found all but constant and exponential_decay refused here: they mix
+        # Python floats with the int32 step)
+        for sched in [schedules.step_decay(0.1, [3], 0.5), schedules.inverse_power(0.1, 1.0), schedules.cosine(0.1, 10),
+                      schedules.cyclic(0.1, 0.01, 2), schedules.warmup(0.1, 2, then=schedules.cosine(0.1, 10)),
+                      schedules.exponential_decay(0.1, 0.9), schedules.constant(0.1)]:
+            t = simulate(jax.random.key(0), lr_land, SGD(0.05, 4), np.zeros(3, np.float32), noise=Isotropic(1.0),
+                         n_steps=5, n_particles=3, schedule=sched)
+            assert t.theta.dtype == np.float32
+        t = simulate(jax.random.key(0), lr_land, SGD(0.05, 4), np.zeros(3, np.float32), noise=Isotropic(1.0), n_steps=5,
+                     n_particles=3, schedule=schedules.Schedule(batch_size=schedules.increase_batch(2, [3])))
+        assert t.theta.dtype == np.float32
 
 
 def test_new_learning_rate_or_uneven_saves_do_not_recompile_per_chunk():
