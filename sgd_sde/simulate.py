@@ -473,6 +473,8 @@ def sweep(
     """
     if not isinstance(dynamics, AbstractDynamics):
         raise TypeError(f"dynamics must be an AbstractDynamics, got {type(dynamics).__name__}")
+    if noise is not None and not isinstance(noise, AbstractNoise):  # before its attributes are read below
+        raise TypeError(f"noise must be an AbstractNoise (or None), got {type(noise).__name__}")
     lr_list = [V.positive("lrs", v) for v in V.flat_list("lrs", lrs)]
     if not lr_list:
         raise ValueError("lrs must hold at least one learning rate")

@@ -260,6 +260,7 @@ def test_sweep_compiles_once_per_grid_shape():
         (dict(lrs=[0.1, -1.0]), ValueError, "lrs must be > 0"),
         (dict(lrs=[0.1], batch_sizes=[0]), ValueError, "batch_sizes must be"),
         (dict(lrs=[0.1], batch_sizes=[1.5]), TypeError, "batch_sizes must be an integer"),
+        (dict(lrs=[0.1], noise="x"), TypeError, "noise must be an AbstractNoise"),  # was an AttributeError
     ],
 )
 def test_sweep_validates_eagerly(kwargs, err, match):
