@@ -145,7 +145,7 @@ def place(tree, sharding):
 
 def __getattr__(name):
     if name == "sweep":  # the grid front door moved beside simulate (sharding holds placement only)
-        warnings.warn("sgd_sde.sharding.sweep is deprecated; use sgd_sde.simulate.sweep (same signature)",
+        warnings.warn("sgd_sde.sharding.sweep is deprecated; use sgd_sde.sweep (from sgd_sde.simulate import sweep; same signature)",
                       DeprecationWarning, stacklevel=2)
         from .simulate import sweep
 
