@@ -63,7 +63,11 @@ def _cmd_lrbench(args) -> int:
     bad = _out_folder_error("lrbench", args.out)
     if bad is not None:
         return bad
-    paths = write_report(args.out, key=args.key, quick=args.quick, policies=args.policies)
+    try:
+        paths = write_report(args.out, key=args.key, quick=args.quick, policies=args.policies)
+    except ValueError as err:  # an unknown --policies label, refused before anything runs
+        print(f"sgd-sde lrbench: error: {err}", file=sys.stderr)
+        return 2
     print(BenchmarkResult.load(paths["bundle"]).summary()[["policy", "final_test_acc_mean", "final_test_acc_std",
                                                             "steps_to_target_mean", "n_reached", "n_diverged", "robbins_monro"]].to_string(index=False))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -91,13 +95,13 @@ def _cmd_list(args) -> int:
     from .claims import all_claims
     from .reproduce import FIGURE_RECIPES
 
-    if not args.figures:
+    if args.claims or not args.figures:
         claims = all_claims()
         w = max(len(c.id) for c in claims)
         print(f"{len(claims)} claims ({sum(len(c.levels) for c in claims)} checks):")
         for c in claims:
             print(f"  {c.id:<{w}}  [{', '.join(c.levels)}]  {c.statement}")
-    if not args.claims:
+    if args.figures or not args.claims:
         recipes = FIGURE_RECIPES()
         print(f"{len(recipes)} figures:")
         for name, (kind, target) in sorted(recipes.items()):
@@ -121,8 +125,14 @@ def _cmd_figure(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
+    from pathlib import Path
+
     from .config import ConfigError, run_config
 
+    if args.out is not None:  # the Trajectory goes to OUT.npz: its folder must be creatable
+        bad = _out_folder_error("simulate", Path(args.out).parent)
+        if bad is not None:
+            return bad
     try:
         traj, path = run_config(args.config, args.out)
     except ConfigError as err:
@@ -137,18 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run every claim's checks and figure recipes; write the report")
     rep.add_argument("--quick", action="store_true", help="smaller runs, same code paths")
-    rep.add_argument("--only", nargs="+", metavar="ID", help="claim ids or sources to run (default: all)")
+    rep.add_argument("--only", nargs="+", metavar="ID",
+                     help="claim ids or sources to run (default: all); with --paper, the claims matching both")
     rep.add_argument("--paper", nargs="+", metavar="NAME", help="sources to run, e.g. mccandlish2018")
     rep.add_argument("--out", default="results", help="output folder (default: results)")
     rep.add_argument("--jobs", type=int, default=None,
                      help="worker processes (default: the number of CPU cores, at most 4)")
     rep.add_argument("--key", type=int, default=0, help="PRNG key seed (default 0)")
     rep.add_argument("--no-figures", action="store_true", help="skip the figure recipes")
-    rep.add_argument("--no-papers", action="store_true", help="do not write the tables into papers/*.md")
+    rep.add_argument("--no-papers", action="store_true",
+                     help="do not write the verdict tables into papers/*.md (run from the repository root, "
+                          "reproduce rewrites the table of each source all of whose claims it checked; "
+                          "a source checked in part keeps its table)")
     rep.set_defaults(func=_cmd_reproduce)
     lst = sub.add_parser("list", help="list the claims and figures")
-    lst.add_argument("--claims", action="store_true", help="only the claims")
-    lst.add_argument("--figures", action="store_true", help="only the figures")
+    lst.add_argument("--claims", action="store_true", help="the claims (default: claims and figures)")
+    lst.add_argument("--figures", action="store_true", help="the figures (default: claims and figures)")
     lst.set_defaults(func=_cmd_list)
     fig = sub.add_parser("figure", help="draw one figure (see `sgd-sde list --figures`)")
     fig.add_argument("name", help="figure name")

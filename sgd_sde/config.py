@@ -67,6 +67,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -92,7 +93,9 @@ def _real(lo=None, hi=None, lo_open=False, hi_open=False):
         if hi is not None:
             bad |= v >= hi if hi_open else v > hi
         if bad:
-            rng = f"{'(' if lo_open else '['}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{')' if hi_open else ']'}"
+            # an infinite end is open: the value must be finite
+            rng = (f"{'(' if lo_open or lo is None else '['}{'-inf' if lo is None else lo}, "
+                   f"{'inf' if hi is None else hi}{')' if hi_open or hi is None else ']'}")
             raise ValueError(f"must be a finite number in {rng}, got {v!r}")
         return v
 
@@ -292,18 +295,26 @@ def load_config(path) -> dict[str, dict[str, Any]]:
     except OSError as e:
         raise ConfigError(f"cannot read config {str(path)!r}: {e}") from None
     try:
-        return parse_config(text)
+        cfg = parse_config(text)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    cfg["_text"]["file"] = str(path)  # build's errors name the file too
+    return cfg
 
 
-def _construct(text, section, what: str, fn: Callable, kwargs: Mapping[str, Any]):
-    """Call a library constructor; its own ValueError (naming the argument) gets the section and line."""
+def _construct(text, section, what: str, fn: Callable, kwargs: Mapping[str, Any],
+               keys: Mapping[str, str | None] | None = None):
+    """Call a library constructor; its own ValueError (naming the argument) gets the section and line.
+
+    ``keys`` maps a constructor argument built from the config to the key the file holds (``None``:
+    the section), so the message names what the user wrote (``landscape.diag``, not ``hessian``).
+    """
     try:
         return fn(**kwargs)
     except (TypeError, ValueError) as e:
         arg = next((k for k in kwargs if re.search(rf"\b{re.escape(k)}\b", str(e))), None)
-        raise _err(text, section, arg, f"rejected by {what}: {e}") from None
+        key = (keys or {}).get(arg, arg)
+        raise _err(text, section, key, f"rejected by {what}: {e}") from None
 
 
 def build(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -311,8 +322,19 @@ def build(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     Raises:
         ConfigError: a value the library's constructors reject (named, with its line), or a
-            ``theta0`` whose length differs from the landscape's dimension.
+            ``theta0`` whose length differs from the landscape's dimension; the message starts
+            with the file name when ``cfg`` comes from :func:`load_config`.
     """
+    try:
+        return _build(cfg)
+    except ConfigError as e:
+        file = cfg.get("_text", {}).get("file")
+        if file is None:
+            raise
+        raise ConfigError(f"{file}: {e}") from None
+
+
+def _build(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     import jax.numpy as jnp
     import numpy as np
 
@@ -328,12 +350,14 @@ def build(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         h = np.diag(land["diag"]) if "diag" in land else np.asarray(land["hessian"])
         landscape = _construct(text, "landscape", "Quadratic", L.Quadratic,
                                {"hessian": jnp.asarray(h, jnp.float32), **({"minimum": jnp.asarray(land["minimum"], jnp.float32)}
-                                                                           if "minimum" in land else {})})
+                                                                           if "minimum" in land else {})},
+                               {"hessian": "diag" if "diag" in land else "hessian"})
     elif kind == "LinearRegression":
         rng = np.random.default_rng(land.get("seed", 0))
         X = rng.normal(size=(land["n_examples"], land["dim"])).astype(np.float32)
         y = (X @ np.ones(land["dim"]) + land.get("label_noise", 0.5) * rng.normal(size=land["n_examples"])).astype(np.float32)
-        landscape = _construct(text, "landscape", "LinearRegression", L.LinearRegression, {"X": X, "y": y})
+        landscape = _construct(text, "landscape", "LinearRegression", L.LinearRegression, {"X": X, "y": y},
+                               {"X": None, "y": None})
     else:
         landscape = _construct(text, "landscape", kind, getattr(L, kind), land)
     noise = None
@@ -367,6 +391,23 @@ def build(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "theta0": jnp.asarray(theta0), "run": run}
 
 
+def _unsavable(out: Path) -> str | None:
+    """Why the Trajectory cannot be saved as ``out.npz`` (its folder is created), or ``None``."""
+    from .io import paths_for
+
+    npz = paths_for(out)[0]
+    if npz.is_dir():
+        return f"{str(npz)!r} is a directory"
+    probe = npz.parent
+    while not probe.exists() and probe != probe.parent:  # the nearest existing ancestor
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{str(probe)!r} is not a directory"
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        return f"{str(probe)!r} is not writable"
+    return None
+
+
 def run_config(path, out=None, *, progress: bool | None = None):
     """Validate ``path``, run :func:`sgd_sde.simulate` and save the Trajectory.
 
@@ -378,17 +419,25 @@ def run_config(path, out=None, *, progress: bool | None = None):
         ``(trajectory, saved path)``.
 
     Raises:
-        ConfigError: see :func:`parse_config` and :func:`build`.
+        ConfigError: see :func:`parse_config` and :func:`build`; also an output path (``out`` or
+            ``run.out``) where the Trajectory cannot be saved — before anything runs.
     """
     import jax
 
     from .simulate import simulate
 
     cfg = load_config(path)
+    from_file = out is None and "out" in cfg["run"]
+    out = Path(out if out is not None else cfg["run"].get("out", Path(path).with_suffix("")))
+    why = _unsavable(out)
+    if why is not None and from_file:
+        err = _err(cfg["_text"]["text"], "run", "out", f"names a place the Trajectory cannot be saved: {why}")
+        raise ConfigError(f"{path}: {err}")
+    if why is not None:
+        raise ConfigError(f"out {str(out)!r}: the Trajectory cannot be saved there: {why}")
     objs = build(cfg)
     run = objs["run"]
     key = jax.random.key(run.pop("key", 0))
-    out = Path(out if out is not None else run.pop("out", Path(path).with_suffix("")))
     run.pop("out", None)
     obs = tuple(run.pop("observables", ("loss", "distance_from_init")))
     traj = simulate(key, objs["landscape"], objs["dynamics"], objs["theta0"], noise=objs["noise"],

@@ -264,31 +264,42 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
         out: output folder (created).
         quick: the quick versions (smaller, same code paths).
         only: claim ids or ``<source>`` names to run (default: all).
-        papers: sources to run (e.g. ``["mccandlish2018"]``).
+        papers: sources to run (e.g. ``["mccandlish2018"]``). Given with ``only``, a claim runs
+            when it matches both (an empty intersection is an error).
         jobs: worker processes (1: in this process). Claims registered at run time (not in a
             module of :data:`sgd_sde.claims.SOURCES`) always run in this process.
         key: the integer seed every check derives its keys from.
         figures: draw the figures (all of them without a selection; with ``only``/``papers``,
             those the selected claims feed).
         write_papers: also write the results tables into ``papers/*.md`` (default: when run from
-            the repository root).
+            the repository root). A note's table is replaced whole, by one run: it is rewritten
+            only for the sources every claim of which this run checked; a selection that covers
+            part of a source (``only=["golmant.lemma2_quadratic_form"]``) leaves that source's
+            table as it was and says so on ``stream``. The docs pages and the README table are
+            rewritten by a run of every claim only.
         progress: print one line per check to ``stream`` (default stderr).
 
     Returns:
         a :class:`ReproduceResult` (``.exit_status`` is what ``sgd-sde reproduce`` returns).
 
     Raises:
-        ValueError: ``jobs < 1`` or an unknown claim id / source.
+        ValueError: ``jobs < 1``, an unknown claim id / source, or ``only`` and ``papers`` that
+            select no claim together.
     """
     from .claims import select
 
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    only = None if only is None else [only] if isinstance(only, str) else list(only)  # one id, or several
+    papers = None if papers is None else [papers] if isinstance(papers, str) else list(papers)
+    claims = select(only, papers)
+    if only and papers and not claims:
+        raise ValueError(f"only (--only) {only} and papers (--paper) {papers} select no claim together: "
+                         "a claim runs when it matches both; pass one of them")
     t0 = time.perf_counter()
     stream = sys.stderr if stream is None else stream
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    claims = select(only, papers)
     recipes = FIGURE_RECIPES()
     if not figures:
         fig_names: list[str] = []
@@ -345,7 +356,7 @@ def reproduce(out="results", *, quick: bool = False, only: Iterable[str] | None 
     if write_papers is None:
         write_papers = _in_repository()
     if write_papers:
-        update_paper_tables(result, claims, Path.cwd() / "papers")
+        _verdict_paper_tables(result, claims, quick, stream if progress else None)
         _library_paper_tables(stream if progress else None)
         if not (only or papers):
             if (Path.cwd() / "docs").is_dir():
@@ -377,6 +388,24 @@ def _redraw_readers(figs: dict, fig_err: dict, out: Path, key: int, quick: bool,
             continue
         if stream is not None:
             print(f"        figure {name}: redrawn with {', '.join(inputs)}: {figs[name]}", file=stream, flush=True)
+
+
+def _verdict_paper_tables(result: ReproduceResult, claims, quick: bool, stream) -> None:
+    """The verdict tables in papers/*.md of the sources every claim of which this run checked. A
+    table holds one run, whole: a source checked in part keeps the table it had (its other rows
+    would be lost, and the header could not say which run each row comes from)."""
+    from .claims import all_claims
+
+    chosen = {c.id for c in claims}
+    sources = {c.source for c in claims}
+    partial = sorted({c.source for c in all_claims() if c.source in sources and c.id not in chosen})
+    written = update_paper_tables(result, [c for c in claims if c.source not in partial], Path.cwd() / "papers",
+                                  quick=quick)
+    if stream is not None and written:
+        print(f"papers: verdict tables rewritten in {', '.join(p.name for p in written)}", file=stream, flush=True)
+    if stream is not None and partial:
+        print(f"papers: verdict tables of {', '.join(partial)} left as they were: this run checked only some of "
+              f"their claims (`sgd-sde reproduce --paper SOURCE` rewrites a source's table)", file=stream, flush=True)
 
 
 def _library_paper_tables(stream) -> None:
@@ -550,11 +579,15 @@ def _links_inside(figures: dict, base) -> dict[str, str]:
     return out
 
 
-def update_paper_tables(result: ReproduceResult, claims, papers_dir) -> list[Path]:
+def update_paper_tables(result: ReproduceResult, claims, papers_dir, *, quick: bool | None = None) -> list[Path]:
     """Write each source's verdict table between the markers of its note in ``papers_dir``.
 
-    A note without the markers gets a "Verdicts" section appended; a missing note is created with
-    the claims' statements and the table. Returns the files written.
+    The table between the markers is replaced whole by the verdicts of ``result`` for ``claims``:
+    pass every claim of a source whose table is to be written (:func:`reproduce` passes only the
+    sources its run checked completely), or the rows of the others are lost. A note without the
+    markers gets a "Verdicts" section appended; a missing note is created with the claims'
+    statements and the table. The header calls the run ``quick`` or ``full`` as ``quick`` says
+    (``None``: ``quick`` when a verdict's provenance says so, else ``run``). Returns the files written.
     """
     from .io import atomic_write_bytes, replace_between_markers
 
@@ -572,7 +605,11 @@ def update_paper_tables(result: ReproduceResult, claims, papers_dir) -> list[Pat
         path = papers_dir / name
         links = _links_inside(result.figures, papers_dir) if _in_repository() else {}
         prov = vs[0].provenance or {}
-        inner = (f"\n_Generated by `sgd-sde reproduce` ({'quick' if any(v.provenance.get('config', {}).get('quick') for v in vs) else 'run'};"
+        if quick is None:
+            label = "quick" if any((v.provenance or {}).get("config", {}).get("quick") for v in vs) else "run"
+        else:
+            label = "quick" if quick else "full"
+        inner = (f"\n_Generated by `sgd-sde reproduce` ({label};"
                  f" code `{str(prov.get('code', ''))[:19]}`, {prov.get('date', '')}); do not edit by hand._\n\n"
                  + verdict_table(vs, links) + "\n")
         block = START + inner + END

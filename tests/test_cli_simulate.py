@@ -61,7 +61,7 @@ def _replace(old, new):
 @pytest.mark.parametrize("text,match", [
     (_replace("variance = 1.0", "variance = 1.0\nvarience = 2.0"), r"line 15: noise.varience is not a known key"),
     (_replace("batch_size = 4", 'batch_size = "4"'), r"line 19: dynamics.batch_size must be an integer"),
-    (_replace("lr = 0.05", "lr = -0.05"), r"line 18: dynamics.lr must be a finite number in \(0, inf\]"),
+    (_replace("lr = 0.05", "lr = -0.05"), r"line 18: dynamics.lr must be a finite number in \(0, inf\)"),
     (_replace("n_steps = 200", "n_steps = 0"), r"line 3: run.n_steps must be an integer >= 1"),
     (_replace('kind = "SGD"', 'kind = "Adam"'), r"line 17: dynamics.kind must be one of"),
     (_replace("[noise]", "[noize]"), r"line 12: noize is not a known section"),

@@ -162,13 +162,15 @@ def select(only: Iterable[str] | None = None, papers: Iterable[str] | None = Non
         only = list(only)
         bad = [o for o in only if not any(c.id == o or c.source == o for c in claims)]
         if bad:
-            raise ValueError(f"--only: no claim matches {bad}; see `sgd-sde list`")
+            raise ValueError(f"only (--only): no claim matches {bad} by id or source; "
+                             "all_claims() (`sgd-sde list`) lists them")
         claims = [c for c in claims if c.id in only or c.source in only]
     if papers:
         papers = list(papers)
         bad = [p for p in papers if p not in {c.source for c in all_claims()}]
         if bad:
-            raise ValueError(f"--paper: unknown source(s) {bad}; choose from {sorted({c.source for c in all_claims()})}")
+            raise ValueError(f"papers (--paper): unknown source(s) {bad}; "
+                             f"choose from {sorted({c.source for c in all_claims()})}")
         claims = [c for c in claims if c.source in papers]
     return claims
 
