@@ -88,6 +88,9 @@ def test_only_and_paper_that_select_nothing_together_are_refused(tmp_path, capsy
     assert not out.exists()  # refused before any work
     with pytest.raises(ValueError, match=r"only \(--only\) \['golmant'\] and papers \(--paper\)"):
         reproduce(out, only=["golmant"], papers=["mccandlish2018"], progress=False)
+    # a bare string is one id (it was read as the list of its characters: ['g', 'o', ...])
+    with pytest.raises(ValueError, match=r"only \(--only\) \['golmant'\] and papers \(--paper\) \['mccandlish2018'\]"):
+        reproduce(out, only="golmant", papers="mccandlish2018", progress=False)
 
 
 def test_select_names_its_argument_in_words_that_fit_python_and_the_cli():
