@@ -223,3 +223,12 @@ def test_networks_train_and_sweep_accept_a_policy():
     res = sweep(jax.random.key(0), lambda k: MLP(data.input_shape, 10, (8,), key=k), data, lrs=[0.5, 1.0], batch_sizes=[16],
                 seeds=[0, 1], n_steps=12, lr_shape=pol)
     assert np.all(np.isfinite(res.metrics["train_loss"])) and res.metrics["train_loss"].shape == (2, 1, 2)
+
+
+def test_the_guide_lists_each_single_policys_parameters():
+    # docs/lrbench.md gave the single family "k0, gamma, p, l", which POLY (k0, k1, p, l) refuses
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "lrbench.md").read_text()
+    for name in FAMILIES["single"]:
+        assert f"{name} (" + ", ".join(f"`{p}`" for p in PARAMETERS[name]) in guide, name
