@@ -35,7 +35,9 @@ class TrainResult:
         model: final model; state: its batch-norm statistics.
         history: per-probe arrays (``step``, ``epoch``, ``lr``, ``batch_size``, ``train_loss`` —
             the mean minibatch loss since the previous probe, NaN at step 0 — plus every probe's
-            keys), each with leading axis = probe points.
+            keys), each with leading axis = probe points. ``epoch`` counts completed epochs: the
+            epoch the next batch draws from; at the last probe, ``n_epochs`` when that set the run
+            length, else the epoch a further batch of the last size would draw from.
         swa_model, swa_state: SWA average with recomputed batch-norm statistics (or ``None``).
         diverged_step: first step whose minibatch loss was not finite (−1 if none).
         metadata: configuration, wall time, versions; a loaded result also has ``provenance``.

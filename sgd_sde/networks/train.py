@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import time
+import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,8 @@ class TrainState:
         opt_state: the optax state.
         init_model: the model at step 0 (for ``‖w_t − w_0‖``).
         swa_model: the current SWA average (``None`` without SWA or before the first average).
-        step: completed steps; epoch: current epoch; lr, batch_size: those of the last step.
+        step: completed steps; epoch: completed epochs (the epoch the next batch draws from; at the
+        end, see ``history["epoch"]`` in :class:`TrainResult`); lr, batch_size: those of the last step.
     """
 
     bn_state: Any
@@ -291,6 +294,69 @@ def _digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+_SCALARS = (bool, int, float, complex, str, bytes)
+_PLAIN = (*_SCALARS, type(None))
+
+
+def _cell(cell, fn):
+    try:
+        value = cell.cell_contents
+    except ValueError:  # a cell not yet filled
+        return "<empty>"
+    return "<self>" if value is fn else value
+
+
+def _describe(obj, depth: int = 0):
+    """A JSON-able description of ``obj`` with no memory address in it, so equal in every process:
+    plain values by ``repr``, containers and ``functools.partial`` recursively, arrays by digest, a
+    function by module, qualname, bytecode, constants, names, defaults, closure cells and the plain
+    values (numbers, strings) of the globals it names, a class, module or builtin by its name, and
+    any other object by its type and attributes. Cut at depth 8 (a self-referencing closure)."""
+    if depth > 8:
+        return "..."
+    d = functools.partial(_describe, depth=depth + 1)
+    if isinstance(obj, _PLAIN):
+        return repr(obj)
+    if isinstance(obj, (tuple, list)):
+        return [d(x) for x in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(json.dumps(d(x), sort_keys=True) for x in obj)
+    if isinstance(obj, Mapping):
+        return {repr(k): d(v) for k, v in obj.items()}
+    if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
+        return "array:" + _digest(obj)
+    if isinstance(obj, functools.partial):
+        return {"partial": d(obj.func), "args": d(obj.args), "keywords": d(obj.keywords)}
+    if isinstance(obj, types.CodeType):
+        return {"code": obj.co_code.hex(), "consts": d(obj.co_consts), "names": list(obj.co_names)}
+    if isinstance(obj, types.FunctionType):
+        code = obj.__code__
+        cells = [_cell(c, obj) for c in obj.__closure__ or ()]
+        plain = {n: repr(obj.__globals__[n]) for n in code.co_names if isinstance(obj.__globals__.get(n), _SCALARS)}
+        return {"function": f"{obj.__module__}.{obj.__qualname__}", "code": d(code), "defaults": d(obj.__defaults__),
+                "kwdefaults": d(obj.__kwdefaults__), "closure": d(cells), "globals": plain}
+    if isinstance(obj, types.MethodType):
+        return {"method": d(obj.__func__), "self": d(obj.__self__)}
+    if isinstance(obj, (type, types.ModuleType, types.BuiltinFunctionType)):
+        return f"{getattr(obj, '__module__', None) or ''}.{getattr(obj, '__qualname__', obj.__name__)}"
+    if dataclasses.is_dataclass(obj):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    else:
+        fields = getattr(obj, "__dict__", {})
+    return {"object": f"{type(obj).__module__}.{type(obj).__qualname__}", "fields": d(fields)}
+
+
+def _fingerprint(obj) -> str:
+    """``obj`` if a string, else its name and a digest of :func:`_describe` (for the checkpoint configuration)."""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, functools.partial):
+        name = f"partial({getattr(obj.func, '__qualname__', type(obj.func).__qualname__)})"
+    else:
+        name = getattr(obj, "__qualname__", type(obj).__qualname__)
+    return f"{name}:{hashlib.sha256(json.dumps(_describe(obj), sort_keys=True).encode()).hexdigest()[:16]}"
+
+
 def train(
     key,
     model: AbstractModel,
@@ -339,8 +405,21 @@ def train(
             ``np.unique(np.geomspace(1, n_steps, 30).astype(int))`` for a log-time axis); default:
             only start and end.
         checkpoint: path stem for an atomic checkpoint (one checked ``.npz``, metadata inside); if
-            it exists and was written by the same configuration the run resumes from it; one that
-            is corrupt, torn or inconsistent with its step is refused.
+            it exists and was written by the same configuration the run resumes from it, at its
+            step, and ends with the parameters of an uninterrupted run; one that is corrupt, torn or
+            inconsistent with its step is refused. ``probe_every`` and ``checkpoint_every`` are not
+            part of the configuration and may change on resume: the probes up to the checkpoint
+            come from its history, the later ones (and one at its step if that is a probe point
+            only of the new cadence) follow the new ones — except with a state-based
+            ``lr_schedule``, whose learning rate depends on the probe steps, which must then be
+            the same. A callable ``optimizer`` is identified by a digest that is the same in every
+            process: a ``functools.partial`` by its function, arguments and keywords; a function
+            by its module, qualified name, bytecode, constants, the names it uses, defaults,
+            closure values and the numbers and strings it reads from its globals, recursively;
+            another object by its type and attributes. Not covered: other globals (only their
+            names count), the code of the functions it calls (optax's own: a checkpoint written by
+            other code warns), and another Python version's bytecode (refused as another
+            configuration).
         checkpoint_every: steps between checkpoints (default: ``probe_every``, else only the end).
         state: initial batch-norm statistics (default ``model.init_state()``).
         progress: show a tqdm progress bar.
@@ -358,7 +437,9 @@ def train(
             ``lr_schedule`` and the step), a batch size outside ``[1, N_train]`` or not a multiple
             of the ghost batch size (naming ``batch_schedule``), both run lengths, a run length
             outside ``[1, 2³¹ − 1]`` steps or whose per-step schedules exceed memory, bad
-            intervals, or a checkpoint from a different configuration (naming ``checkpoint``).
+            intervals, a checkpoint from a different configuration (naming ``checkpoint``), or
+            one written with other probe steps under a state-based ``lr_schedule`` (naming
+            ``probe_every``).
 
     Examples:
         >>> import jax
@@ -384,7 +465,8 @@ def train(
         raise ValueError(f"give n_steps or n_epochs, not both (got n_steps={n_steps}, n_epochs={n_epochs})")
     steps_from = "n_steps"
     if n_steps is None:
-        n_steps = steps_for_epochs(batch_schedule, 30 if n_epochs is None else n_epochs, N)
+        n_epochs = 30 if n_epochs is None else n_epochs
+        n_steps = steps_for_epochs(batch_schedule, n_epochs, N)
         if n_steps < 1:
             raise ValueError(f"n_epochs gives no complete batch (batch larger than the {N} training examples)")
         if n_steps > V.MAX_COUNT:
@@ -436,13 +518,13 @@ def train(
             "key": np.asarray(jax.random.key_data(key)).tolist(),
             "lr": _digest(lrs), "batch": _digest(sizes), "data_digest": _digest(data.x_train[:512], data.y_train),
             "init": _digest(*jax.tree_util.tree_leaves(params0)),
-            "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", repr(optimizer)),
+            "optimizer": _fingerprint(optimizer),
             "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
             "clip_norm": clip_norm, "swa": dataclasses.asdict(swa) if swa else None,
             "model": type(model).__name__, "shapes": [list(np.shape(x)) for x in jax.tree_util.tree_leaves(params0)],
         }
         if state_policy is not None:
-            config["lr_state_policy"] = repr(state_policy)
+            config["lr_state_policy"] = _fingerprint(state_policy)  # no memory address: resumable in a new process
         return config
 
     # ------------------------------------------------------------------ state and resume
@@ -456,8 +538,19 @@ def train(
         resumed = _load_checkpoint(ckpt, carry, config)  # None: no checkpoint yet; refuses a mismatched one
         if resumed is not None:
             carry, history, start, pending, diverged = resumed
+    probe_points = {0, n_steps} | probe_list | (set(range(0, n_steps, probe_every)) if probe_every else set())
+    if state_policy is not None and start > 0:
+        probed = [int(s) for s in history["step"]]
+        if probed != sorted(p for p in probe_points if p <= start):
+            raise ValueError(f"probe_every must give the probe steps the checkpoint {str(ckpt)!r} was written with "
+                             f"({probed} up to its step {start}), got {sorted(p for p in probe_points if p <= start)}: "
+                             "the state-based lr_schedule changes the learning rate at each probe point")
 
     plan = Plan(key, N, sizes)
+    # completed epochs at the last probe, where there is no next batch: n_epochs when it set the run
+    # length, else the epoch a further batch of the last size would draw from
+    end_epoch = (int(n_epochs) if steps_from == "n_epochs"
+                 else int(plan.epoch[-1]) + int(plan.start[-1] + 2 * sizes[-1] > N))
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     lr_fn, use_swa = _jnp_lr(lr_schedule), swa is not None
     (d_static, h_static), (d_opt, h_opt), (d_lr, h_lr) = _split(static), _split(opt), _split(lr_fn)
@@ -466,14 +559,15 @@ def train(
         return _run_jit(h_static, h_opt, h_lr, use_swa, b - a, int(sizes[a]), (d_static, d_opt, d_lr), carry, X, Y, key,
                         np.int32(plan.epoch[a]), np.int32(plan.start[a]), np.int32(a), flags[a:b] if use_swa else None,
                         np.float32(lr_ctl.scale))
-    cuts = sorted(set(_boundaries(n_steps, sizes, probe_every, checkpoint_every)) | probe_list)
-    probe_points = {0, n_steps} | probe_list | (set(range(0, n_steps, probe_every)) if probe_every else set())
+    # a resumed run starts at the checkpoint step, whatever the cadence the checkpoint was written with
+    cuts = sorted(set(_boundaries(n_steps, sizes, probe_every, checkpoint_every)) | probe_list | {start})
     ckpt_points = {n_steps} | (set(range(0, n_steps, checkpoint_every)) if checkpoint_every else set())
     lr_ctl = _LRControl(state_policy, history if start > 0 else {})  # scale of a state-based policy (1 otherwise)
     why = "restored from checkpoint" if diverged >= 0 else None
 
     def do_probes(step, carry):
-        epoch, lr, bsz = int(plan.epoch[min(step, n_steps - 1)]), float(lrs[max(step - 1, 0)]) * lr_ctl.scale, int(sizes[max(step - 1, 0)])
+        epoch = int(plan.epoch[step]) if step < n_steps else end_epoch  # completed epochs: the next batch's epoch
+        lr, bsz = float(lrs[max(step - 1, 0)]) * lr_ctl.scale, int(sizes[max(step - 1, 0)])
         row = {"step": step, "epoch": epoch, "lr": lr, "batch_size": bsz,
                "train_loss": float(np.mean(pending)) if pending else float("nan")}
         if named:
@@ -497,6 +591,9 @@ def train(
     t0 = time.perf_counter()
     bar = _bar(progress, n_steps, start)
     try:
+        if start > 0 and start in probe_points and int(history["step"][-1]) < start:
+            do_probes(start, carry)  # a probe point of this cadence that the checkpoint's cadence skipped
+            lr_ctl.observe(history)
         for a, b in zip(cuts[:-1], cuts[1:]):
             if b <= start:
                 continue
