@@ -182,7 +182,8 @@ def simulate(
         n_steps: number of steps (≥ 1).
         n_particles: ensemble size ``P`` (ignored when ``theta0`` is ``(P, d)``, or must equal ``P``).
         save_every: record observables every this many steps (default ≈ 100 saves).
-        save_at: explicit save steps (e.g. ``np.geomspace``); overrides ``save_every``.
+        save_at: explicit save steps, integers in ``[0, n_steps]`` (a log-spaced axis:
+            ``np.unique(np.geomspace(1, n_steps, 30).astype(int))``); overrides ``save_every``.
         observables: names from :data:`sgd_sde.observables.BUILTIN` (``"loss"``,
             ``"distance_from_init"``, ``"grad_norm"``, ``"theta"``, ``"distance_from_minimum"``) and/or
             a mapping ``name -> fn(landscape, theta, theta0)``. ``"theta"`` stores all parameters.

@@ -64,6 +64,8 @@ class DoubleWell(AbstractLandscape):
         return self.potential(theta[0])
 
     def minimum(self):
+        """The left minimum ``[−s]`` (``None`` with a tilt): one of two, so the observable
+        ``distance_from_minimum`` of a particle in the right well is about ``2s``."""
         if self.tilt != 0.0:
             return None
         return jnp.array([-self.scale])
