@@ -428,6 +428,8 @@ class HessianShaped(AbstractGaussianNoise):
         scale: ``≥ 0``.
         shift: ``δ ≥ 0``.
         n_population: ``N`` for sampling without replacement.
+        sqrt_cov: the ``(d, d)`` root of ``C`` when it is constant (set by :meth:`bind` on a
+            quadratic; given, it is used as is and checked to be a finite square matrix).
 
     References:
         Zhu et al. 2019, "The Anisotropic Noise in Stochastic Gradient Descent";
@@ -444,9 +446,16 @@ class HessianShaped(AbstractGaussianNoise):
         V.nonnegative("scale", self.scale)
         V.nonnegative("shift", self.shift)
         _population_arg(self.n_population)
+        if self.sqrt_cov is not None and not isinstance(self.sqrt_cov, jax.core.Tracer):
+            root = V.finite_array("sqrt_cov", self.sqrt_cov, ndim=2)
+            if root.shape[0] != root.shape[1]:
+                raise ValueError(f"sqrt_cov must be a square matrix, got shape {root.shape}")
 
     def bind(self, landscape):
         from .landscapes.quadratic import Quadratic
+
+        if self.sqrt_cov is not None:
+            _check_dim("sqrt_cov", np.shape(self.sqrt_cov)[0], landscape)
 
         if isinstance(landscape, Quadratic) and self.sqrt_cov is None:
             h = np.asarray(landscape.hessian_matrix, dtype=np.float64)
@@ -459,7 +468,7 @@ class HessianShaped(AbstractGaussianNoise):
     def diffusion(self, landscape, theta, z):
         z = z.astype(theta.dtype)
         if self.sqrt_cov is not None:
-            return self.sqrt_cov.astype(theta.dtype) @ z
+            return jnp.asarray(self.sqrt_cov).astype(theta.dtype) @ z
         h = landscape.hessian(theta)
         if h.shape == (1, 1):
             return jnp.sqrt(self.scale * (jnp.abs(h[0, 0]) + self.shift)) * z

@@ -309,6 +309,8 @@ def _drive(
     ends = points[1:].astype(np.int32)
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    elif not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
     if chunk_size is None:
         chunk_size = max(1, n_steps // 50) if progress else n_steps
     chunk_size = V.positive_int("chunk_size", chunk_size)

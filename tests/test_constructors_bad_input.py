@@ -97,3 +97,28 @@ def test_cli_out_under_a_file_exits_2_naming_out(tmp_path, capsys):
 def test_cli_argv_must_be_a_list_of_strings(argv):
     with pytest.raises(TypeError, match="argv must be a list of strings"):
         main(argv)
+
+
+# ------------------------------------------------------------------ found by an audit at stop 35
+@pytest.mark.parametrize("root, err, match", [
+    (np.full((2, 2), np.nan), ValueError, "sqrt_cov must contain only finite values"),
+    (np.ones((2, 3)), ValueError, "sqrt_cov must be a square matrix"),
+    (np.ones(2), ValueError, "sqrt_cov must have ndim"),
+    ("I", TypeError, "sqrt_cov must be a numeric array"),
+])
+def test_hessian_shaped_sqrt_cov_is_checked(root, err, match):
+    with pytest.raises(err, match=match):
+        noise.HessianShaped(sqrt_cov=root)
+
+
+def test_hessian_shaped_sqrt_cov_of_another_dimension_or_as_a_list():
+    from sgd_sde import simulate
+    from sgd_sde.landscapes import Quadratic
+
+    with pytest.raises(ValueError, match="sqrt_cov has dimension 3, but the landscape has dim 2"):
+        simulate(KEY, Quadratic(np.eye(2)), dynamics.SGD(0.1, 1), np.zeros(2), noise=noise.HessianShaped(sqrt_cov=np.eye(3)),
+                 n_steps=2)
+    # a nested list is a matrix like any other (it failed on .astype inside the step)
+    t = simulate(KEY, Quadratic(np.eye(2)), dynamics.SGD(0.1, 1), np.zeros(2),
+                 noise=noise.HessianShaped(sqrt_cov=[[1.0, 0.0], [0.0, 1.0]]), n_steps=2)
+    assert t.theta.shape == (1, 2)

@@ -98,6 +98,8 @@ def test_wrong_types():
         simulate(KEY, Q, SGD(0.1, 1), np.ones(2), noise=1.0, n_steps=3)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         SGD(0.1, 1.5)
+    with pytest.raises(TypeError, match="progress must be True, False or None, got 'yes'"):  # was accepted
+        simulate(KEY, Q, SGD(0.1, 1), np.ones(2), n_steps=3, progress="yes")
 
 
 def test_validation_happens_before_tracing():
