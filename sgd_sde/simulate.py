@@ -16,6 +16,7 @@ import functools
 import itertools
 import math
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -141,15 +142,40 @@ def _versions_cached() -> tuple[tuple[str, str], ...]:
     return tuple(out.items())
 
 
-def _describe(module) -> dict[str, Any]:
-    fields = {}
+_DIGESTS: dict[int, tuple[weakref.ref, str]] = {}  # id(array) -> (a weak reference to it, its digest)
+
+
+def _array_digest(v) -> str:
+    """``"sha256:…"`` of an array field (its dtype, shape and bytes), computed once per array object
+    while it lives (the fields of an equinox module are immutable; the cache holds no array alive)."""
+    from .io import arrays_digest
+
+    held = _DIGESTS.get(id(v))
+    if held is not None and held[0]() is v:
+        return held[1]
+    digest = arrays_digest({"": np.asarray(v)})
+    if len(_DIGESTS) > 256:
+        _DIGESTS.clear()
+    _DIGESTS[id(v)] = (weakref.ref(v), digest)
+    return digest
+
+
+def _describe(module, depth: int = 0) -> dict[str, Any]:
+    """The metadata of a landscape, dynamics or noise model: its type, scalar fields, each array
+    field as its shape and digest (two runs on different Hessians have different metadata), and
+    nested modules (a diffrax solver) described the same way."""
+    fields: dict[str, Any] = {}
     for f in getattr(module, "__dataclass_fields__", {}).values():
         v = getattr(module, f.name, None)
         if isinstance(v, (bool, int, float, str)) or v is None:
             fields[f.name] = v
-        elif isinstance(v, (jax.Array, np.ndarray, np.generic)) and np.ndim(v) == 0:
-            fields[f.name] = np.asarray(v).item()
-    return {"type": type(module).__name__, **fields, "citation": getattr(module, "citation", "")}
+        elif isinstance(v, (jax.Array, np.ndarray, np.generic)) and not isinstance(v, jax.core.Tracer):
+            fields[f.name] = np.asarray(v).item() if np.ndim(v) == 0 else {
+                "shape": list(np.shape(v)), "dtype": str(v.dtype), "digest": _array_digest(v)}
+        elif isinstance(v, eqx.Module) and depth < 3:
+            fields[f.name] = _describe(v, depth + 1)
+    out = {"type": type(module).__name__, **fields}
+    return out if depth else {**out, "citation": getattr(module, "citation", "")}
 
 
 def simulate(

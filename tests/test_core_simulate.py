@@ -328,3 +328,23 @@ def test_new_learning_rate_or_uneven_saves_do_not_recompile_per_chunk():
     simulate(jax.random.key(0), q, SGD(0.01, 1), jnp.ones(2), noise=noise, n_steps=4096, n_particles=4,
              save_at=np.unique(np.geomspace(1, 4096, 40).astype(int)), chunk_size=64, observables=obs)
     assert 1 <= len(traces) <= 3 * 2  # each compilation traces the observable at most twice
+
+
+def test_metadata_tells_apart_runs_on_other_arrays_and_solvers():
+    # an audit found the metadata (and so the saved provenance) equal for different Hessians,
+    # covariances and diffrax solvers: only scalar fields were recorded
+    import diffrax
+
+    from sgd_sde.dynamics import DiffraxSDE
+
+    def meta(land, dyn, noise):
+        return simulate(jax.random.key(0), land, dyn, jnp.ones(2), noise=noise, n_steps=2).metadata
+
+    base = meta(Quadratic(A), SGD(0.1, 1), Dense(C))
+    assert meta(Quadratic(A), SGD(0.1, 1), Dense(C)) == base  # the same arrays: the same metadata
+    assert meta(Quadratic(2 * A), SGD(0.1, 1), Dense(C))["landscape"] != base["landscape"]
+    assert meta(Quadratic(A), SGD(0.1, 1), Dense(2 * C))["noise"] != base["noise"]
+    assert base["landscape"]["hessian_matrix"]["shape"] == [2, 2]
+    heun = meta(Quadratic(A), DiffraxSDE(0.1, 1, solver=diffrax.Heun()), Dense(C))["dynamics"]
+    euler = meta(Quadratic(A), DiffraxSDE(0.1, 1, solver=diffrax.Euler()), Dense(C))["dynamics"]
+    assert heun["solver"]["type"] == "Heun" and euler["solver"]["type"] == "Euler"
