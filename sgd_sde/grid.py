@@ -206,7 +206,9 @@ class SimulationGrid(GridResult, Mapping):
 
     A read-only mapping ``(lr, batch_size) -> Trajectory`` in grid order (every ``lr`` of ``lrs``,
     and for each every batch size of ``batch_sizes``): ``runs[(0.1, 8)]``, ``runs.items()``,
-    ``len(runs)``, ``dict(runs)`` behave as for the dict sweeps returned before. Compared with a
+    ``len(runs)``, ``dict(runs)`` behave as for the dict sweeps returned before (learning rates
+    given in float32 are found by their float32 value: ``runs[(0.1, 8)]`` after
+    ``lrs=jnp.array([0.1])``). Compared with a
     plain mapping, ``==`` compares the items; with another SimulationGrid, the whole result.
 
     Attributes:
@@ -250,11 +252,25 @@ class SimulationGrid(GridResult, Mapping):
         object.__setattr__(self, "_index", index)
 
     # -- the mapping ---------------------------------------------------------------------------
-    def __getitem__(self, point) -> Trajectory:
+    def _find(self, point) -> int | None:
+        """The index of ``point``; a learning rate given in float32 (``lrs=jnp.array([0.1, …])``
+        runs at ``0.10000000149…``) is also found by the float32 value of the one looked up, when
+        exactly one grid point has it."""
         try:
-            return self.trajectories[self._index[point]]
+            return self._index[point]
         except (KeyError, TypeError):
-            raise KeyError(point) from None
+            pass
+        if not (isinstance(point, tuple) and len(point) == 2 and isinstance(point[0], (int, float, np.number))):
+            return None
+        lr32 = np.float32(point[0])
+        near = [i for (lr, b), i in self._index.items() if b == point[1] and np.float32(lr) == lr32]
+        return near[0] if len(near) == 1 else None
+
+    def __getitem__(self, point) -> Trajectory:
+        i = self._find(point)
+        if i is None:
+            raise KeyError(point)
+        return self.trajectories[i]
 
     def __iter__(self) -> Iterator[tuple]:
         return iter(self._index)
@@ -263,10 +279,7 @@ class SimulationGrid(GridResult, Mapping):
         return len(self.trajectories)
 
     def __contains__(self, point) -> bool:
-        try:
-            return point in self._index
-        except TypeError:
-            return False
+        return self._find(point) is not None
 
     def __repr__(self) -> str:
         t = self.trajectories[0]

@@ -280,3 +280,14 @@ def test_a_sweep_result_saved_before_grids_had_one_type_still_loads(net_grid, tm
     path = save_bundle(tmp_path / "old", net_grid._arrays(), {"kind": "sgd_sde.networks.SweepResult", **net_grid.metadata})
     back = SweepResult.load(path)
     assert back == net_grid and back.keys_mode == "common"
+
+
+def test_a_float32_learning_rate_is_found_by_its_float32_value():
+    # lrs=jnp.array([0.1, 0.2]) runs at the float32 values 0.10000000149…: runs[(0.1, 1)] was a KeyError
+    g = sweep(jax.random.key(0), Quadratic(np.eye(2, dtype=np.float32)), SGD(0.1, 1), jnp.ones(2),
+              lrs=jnp.array([0.1, 0.2]), batch_sizes=[1], n_steps=3)
+    assert list(g)[0] == (float(np.float32(0.1)), 1)
+    assert g[(0.1, 1)] is g[list(g)[0]] and (0.2, 1) in g
+    assert (0.3, 1) not in g and (0.1, 2) not in g and "x" not in g
+    with pytest.raises(KeyError):
+        g[(0.15, 1)]
