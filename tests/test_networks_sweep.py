@@ -53,7 +53,7 @@ def test_bad_grid_raises(setup):
         sweep(jax.random.key(0), mf, data, lrs=[0.1], batch_sizes=[1000], n_steps=2)
     with pytest.raises(ValueError, match="lrs"):
         sweep(jax.random.key(0), mf, data, lrs=[0.0], batch_sizes=[8], n_steps=2)
-    with pytest.raises(ValueError, match="lr_schedule"):
+    with pytest.raises(ValueError, match="lr_shape"):  # sweep has no lr_schedule argument to name
         sweep(jax.random.key(0), mf, data, lrs=[0.1], batch_sizes=[8], n_steps=5, lr_shape=lambda k: 1.0 - 0.5 * k)
     with pytest.raises(ValueError, match="n_steps or n_epochs"):
         sweep(jax.random.key(0), mf, data, lrs=[0.1], batch_sizes=[8])

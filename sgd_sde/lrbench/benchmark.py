@@ -36,6 +36,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -47,7 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
-from ..io import load_bundle, save_bundle
+from .._keys import check_key
+from ..io import arrays_equal, jsonable, load_bundle, save_bundle
 from .compose import _as_policy
 from .plateau import PlateauPolicy, reduce_on_plateau
 from .policies import AbstractPolicy, policy
@@ -93,7 +95,7 @@ def default_policies(n_steps: int, *, quick: bool = True) -> dict[str, AbstractP
     return out
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class BenchmarkResult:
     """What :func:`benchmark` measured.
 
@@ -107,6 +109,10 @@ class BenchmarkResult:
         lr: ``(n_policy, n_seed, n_steps)`` learning rate at every step (a state policy's per seed).
         temperature: ``(n_policy, n_seed, n_steps)`` the noise scale ``η_t (N/B − 1)``.
         metadata: configuration, wall time, provenance.
+
+    Two results are equal (``==``) when their labels, every array (same dtype, shape and values,
+    NaN equal to NaN in the same place), the records (NaN equal to NaN) and the metadata apart
+    from ``provenance`` are equal — a result equals itself loaded back. Results are not hashable.
     """
 
     labels: tuple[str, ...]
@@ -119,6 +125,22 @@ class BenchmarkResult:
     lr: np.ndarray
     temperature: np.ndarray
     metadata: dict[str, Any]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"seeds": self.seeds, "eval_steps": self.eval_steps, "test_acc": self.test_acc, "test_loss": self.test_loss,
+                "train_loss": self.train_loss, "lr": self.lr, "temperature": self.temperature}
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, BenchmarkResult):
+            return NotImplemented
+        # records and metadata as the JSON text save writes (sorted keys): NaN equals NaN, a tuple its list
+        text = lambda obj: json.dumps(jsonable(obj), sort_keys=True)  # noqa: E731
+        strip = lambda m: {k: v for k, v in m.items() if k != "provenance"}  # noqa: E731
+        return (tuple(self.labels) == tuple(other.labels) and arrays_equal(self._arrays(), other._arrays())
+                and text(list(self.records)) == text(list(other.records))
+                and text(strip(self.metadata)) == text(strip(other.metadata)))
+
+    __hash__ = None
 
     def table(self):
         """The tidy table: one row per (policy, seed) (``pandas.DataFrame``, imported lazily)."""
@@ -152,8 +174,7 @@ class BenchmarkResult:
 
     def save(self, path) -> Path:
         """One atomic ``.npz`` with the arrays, the records and the provenance inside (no pickle)."""
-        arrays = {"seeds": self.seeds, "eval_steps": self.eval_steps, "test_acc": self.test_acc, "test_loss": self.test_loss,
-                  "train_loss": self.train_loss, "lr": self.lr, "temperature": self.temperature}
+        arrays = self._arrays()
         meta = {"kind": "sgd_sde.lrbench.BenchmarkResult", "labels": list(self.labels), "records": list(self.records),
                 **self.metadata}
         return save_bundle(path, arrays, meta)
@@ -296,7 +317,7 @@ def benchmark(key, policies: Mapping[str, Any] | Sequence[str] | None = None, ta
     Raises:
         ValueError: an unknown task or label, a policy giving a non-positive lr (naming it),
             ``target_acc`` outside (0, 1], bad sizes — before anything runs.
-        TypeError: a policy that is neither pure nor state-based.
+        TypeError: a ``key`` that is not a PRNG key; a policy that is neither pure nor state-based.
 
     Examples:
         >>> import jax
@@ -314,6 +335,7 @@ def benchmark(key, policies: Mapping[str, Any] | Sequence[str] | None = None, ta
     from ..networks.train import _first_divergence
     from ..provenance import provenance
 
+    key = check_key(key)
     if task != "digits":
         raise ValueError(f"task must be 'digits' (the built-in task), got {task!r}")
     if not isinstance(quick, bool):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **options)
         _no_options(name, options)
         return _digits()
     if name == "teacher_student":
+        _no_options(name, {k: v for k, v in options.items() if k not in _TEACHER_STUDENT}, known=_TEACHER_STUDENT)
         return _teacher_student(**options)
     _no_options(name, options)
     if path is None:
@@ -116,9 +118,9 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **options)
     return _mnist_idx(p) if name == "mnist" else _cifar_bin(p)
 
 
-def _no_options(name, options):
+def _no_options(name, options, known=()):
     if options:
-        raise ValueError(f"unknown options for {name!r}: {sorted(options)}")
+        raise ValueError(f"unknown options for {name!r}: {sorted(options)}; known: {list(known) or 'none'}")
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +183,9 @@ def _teacher_student(*, n_train=1000, n_test=1000, d=20, n_classes=2, teacher_wi
     y = np.where(flip, np.asarray(jax.random.randint(k[4], (n,), 0, c)), y).astype(np.int32)
     meta = dict(n_train=n_train, n_test=n_test, d=d, n_classes=c, teacher_width=h, label_noise=noise, seed=seed)
     return Dataset("teacher_student", x[:n_train], y[:n_train], x[n_train:], y[n_train:], c, meta)
+
+
+_TEACHER_STUDENT = tuple(inspect.signature(_teacher_student).parameters)  # its options
 
 
 # ---------------------------------------------------------------------------- local files

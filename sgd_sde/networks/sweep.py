@@ -31,13 +31,15 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import _validate as V
+from .._keys import check_key
 from ..grid import GridResult, check_keys_mode
 from ..measure.weights import distance_from_init, weight_norm
 from ..sharding import particle_sharding
-from ._plan import Plan, learning_rates, steps_for_epochs
+from ._plan import Plan, _values, steps_for_epochs
 from .datasets import Dataset
 from .models import AbstractModel, cross_entropy
-from .train import _ScaledSchedule, make_optimizer, make_runner, train
+from .train import (_fingerprint, _ghost_sizes, _LRTable, _on_host, _ScaledSchedule, _traces_to_scalar, make_optimizer,
+                    make_runner, train)
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -66,7 +68,8 @@ class SweepResult(GridResult):
             recording window (NaN-padded where a batch size ran fewer steps).
         curve_steps: ``(n_B, n_rec)`` step at the end of each window (−1 padding).
         n_steps: ``(n_B,)`` steps run per batch size.
-        metadata: configuration and key.
+        metadata: configuration and key (with ``lr_shape`` as a digest of its code and values,
+            ``None`` for the default, and the run length ``n_steps`` / ``n_epochs`` as given).
         keys_mode: ``"common"`` or ``"independent"`` (see :func:`sweep`).
     """
 
@@ -116,6 +119,24 @@ class SweepResult(GridResult):
         pick = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
         return cls(arrays["lrs"], arrays["batch_sizes"], arrays["seeds"], pick("metric__"), pick("curve__"),
                    arrays["curve_steps"], arrays["n_steps"], metadata, keys_mode)
+
+
+def _checked_model_fn(model_fn, batch_sizes):
+    """``model_fn`` whose every model is checked, as it is built, before anything is traced: an
+    :class:`~sgd_sde.networks.models.AbstractModel` whose ghost batch sizes divide every batch size."""
+
+    def build(key):
+        model = model_fn(key)
+        if not isinstance(model, AbstractModel):
+            raise TypeError(f"model_fn must return an sgd_sde.networks model (MLP, CNN, AbstractModel), "
+                            f"got {type(model).__name__}")
+        for g in _ghost_sizes(model):
+            bad = [int(b) for b in batch_sizes if b % g]
+            if bad:
+                raise ValueError(f"batch_sizes must be multiples of the ghost batch size {g} of model_fn's model, got {bad[0]}")
+        return model
+
+    return build
 
 
 def _unit(k):
@@ -178,7 +199,9 @@ def sweep(
         seeds: integer seeds in ``[0, 2**31 - 1]``.
         n_steps, n_epochs: run length per member (one of them; with ``n_epochs`` each batch size
             runs ``n_epochs · ⌊N/B⌋`` steps).
-        lr_shape: callable ``k -> factor`` (default constant 1), e.g. a step decay with init 1.
+        lr_shape: callable ``k -> factor`` (default constant 1), e.g. a step decay with init 1;
+            evaluated on the host on ``np.arange(n_steps)`` (one written for NumPy only is looked
+            up in those values inside the compiled loop, as in :func:`~sgd_sde.networks.train`).
         optimizer, momentum, weight_decay, clip_norm: see :func:`~sgd_sde.networks.make_optimizer`.
         record_every: window (steps) of the loss curves (default ``max(1, n_steps // 50)``).
         vectorize: vmap the (lr, seed) members of each batch size (else call ``train`` per member).
@@ -206,12 +229,16 @@ def sweep(
         :class:`SweepResult` (a :class:`sgd_sde.grid.GridResult`); its ``keys_mode`` says which keys.
 
     Raises:
-        ValueError: a non-positive lr (naming ``lrs``), a batch size outside ``[1, N]`` (naming
-            ``batch_sizes``), a schedule giving a non-positive lr (naming ``lr_schedule``),
-            a seed outside ``[0, 2**31 - 1]``, a ragged list, both or neither run length, a count
-            over ``2**31 - 1`` or a run too large for this machine's memory, ``keys`` not one of
+        ValueError: a non-positive lr (naming ``lrs``), a batch size outside ``[1, N]`` or not a
+            multiple of the model's ghost batch size (naming ``batch_sizes``), an ``lr_shape``
+            giving a non-positive or non-finite ``lr · lr_shape(k)`` (naming ``lr_shape``), a seed
+            outside ``[0, 2**31 - 1]``, a ragged list, both or neither run length, a count over
+            ``2**31 - 1`` or a run too large for this machine's memory, ``keys`` not one of
             ``"common"``/``"independent"``, both ``devices`` and ``mesh``, devices with
             ``vectorize=False`` or of another process — before anything runs.
+        TypeError: a ``key`` that is not a PRNG key, a ``model_fn`` that is not callable or does
+            not return a model, an ``lr_shape`` that is not callable or fails on
+            ``np.arange(n_steps)`` — before anything is traced.
 
     Examples:
         >>> import jax
@@ -229,6 +256,7 @@ def sweep(
         scaling); Jastrzebski et al. 2017, "Three Factors Influencing Minima in SGD"; Smith & Le
         2018, "A Bayesian Perspective on Generalization and Stochastic Gradient Descent".
     """
+    key = check_key(key)
     if not callable(model_fn):
         raise TypeError(f"model_fn must be a callable key -> model, got {type(model_fn).__name__}")
     if not isinstance(data, Dataset):
@@ -253,10 +281,19 @@ def sweep(
         V.count("n_epochs" if n_steps is None else "n_steps", int(n))
         V.fits_in_memory("n_epochs" if n_steps is None else "n_steps", lr_arr.size * s_arr.size * int(n) * (4 * int(b) + 16),
                          f"a plan of {int(n)} steps of batch {int(b)} for {lr_arr.size * s_arr.size} runs")
+    if lr_shape is not None and not callable(lr_shape):
+        raise TypeError(f"lr_shape must be a callable k -> factor or None, got {type(lr_shape).__name__}")
     shape = lr_shape if lr_shape is not None else _unit
-    for b, n in zip(b_arr, steps):
-        learning_rates(lambda k: lr_arr.max() * np.asarray(shape(k)), int(n))
-        learning_rates(lambda k: lr_arr.min() * np.asarray(shape(k)), int(n))
+    factors = _values(_on_host("lr_shape", shape), int(steps.max()), "lr_shape")  # the steps of every batch size
+    for lr in (lr_arr.min(), lr_arr.max()):
+        bad = np.flatnonzero(~np.isfinite(lr * factors) | (lr * factors <= 0))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(f"lr_shape must give learning rates lr · lr_shape(k) that are finite and > 0 at every step, "
+                             f"got {lr:g} · {factors[k]} = {lr * factors[k]} at step {k}")
+    # inside the compiled loop: the shape itself, or its host values if it works on NumPy only
+    traced_shape = shape if _traces_to_scalar(shape) else _LRTable(np.asarray(factors, np.float32))
+    model_fn = _checked_model_fn(model_fn, b_arr)
     opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
     rec = None if record_every is None else V.count("record_every", record_every)
     if not isinstance(vectorize, bool):
@@ -285,7 +322,7 @@ def sweep(
         ends = np.minimum(np.arange(w, n + w, w), n)
         curve_steps[j, : ends.size] = ends
         if vectorize:
-            finals, losses = _run_vectorized(model_fn, data, opt, shape, lr_arr, s_arr, B, n, point_keys[j], members, loop, built)
+            finals, losses = _run_vectorized(model_fn, data, opt, traced_shape, lr_arr, s_arr, B, n, point_keys[j], members, loop, built)
         else:
             finals, losses = _run_sequential(model_fn, data, optimizer, momentum, weight_decay, clip_norm, shape, lr_arr, s_arr, B, n,
                                              point_keys[j])
@@ -299,7 +336,8 @@ def sweep(
         bar.close()
     meta = {"n_train": N, "data": data.name, "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
             "momentum": momentum, "weight_decay": weight_decay, "clip_norm": clip_norm, "vectorize": vectorize,
-            "key": np.asarray(jax.random.key_data(key)).tolist(), "keys": keys}
+            "key": np.asarray(jax.random.key_data(key)).tolist(), "keys": keys,
+            "lr_shape": None if lr_shape is None else _fingerprint(lr_shape), "n_steps": n_steps, "n_epochs": n_epochs}
     if vectorize:
         meta["member_loop"] = loop
     if members is not None:

@@ -25,7 +25,7 @@ import json
 import os
 import time
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from .. import _validate as V
+from .._keys import check_key
 from ._plan import Plan, batch_sizes, device_indices, learning_rates, steps_for_epochs
 from .datasets import Dataset
 from .models import AbstractModel, cross_entropy
@@ -45,6 +46,7 @@ from .swa import SWA, bn_update, swa_flags, swa_update
 __all__ = ["TrainState", "TrainResult", "train", "make_optimizer"]
 
 _BUILTIN = ("step", "epoch", "lr", "batch_size", "train_loss")
+_MOMENTUM = 0.9  # the default momentum of make_optimizer, train and sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +87,10 @@ def make_optimizer(optimizer: str | Callable = "sgd", *, momentum: float = 0.9, 
         clip_norm: global gradient-norm clip (Hoffer et al. clip at 5), or ``None``.
 
     Raises:
-        ValueError: unknown name, momentum outside [0, 1), negative weight decay, ``clip_norm ≤ 0``.
+        ValueError: unknown name, momentum outside [0, 1), ``nesterov`` with ``momentum=0``, a
+            ``momentum`` other than the default 0.9 or ``nesterov`` with an optimizer other than
+            ``"sgd"`` (which would ignore them: set Adam's β₁ in a factory,
+            ``functools.partial(optax.adam, b1=0.8)``), negative weight decay, ``clip_norm ≤ 0``.
 
     References:
         Polyak 1964, "Some methods of speeding up the convergence of iteration methods"; Kingma &
@@ -110,11 +115,17 @@ def _make_optimizer(optimizer, momentum, nesterov, weight_decay, clip_norm) -> o
         mu = V.as_float("momentum", momentum)
         if not 0.0 <= mu < 1.0:
             raise ValueError(f"momentum must lie in [0, 1), got momentum={mu}")
+        if nesterov and mu == 0:
+            raise ValueError("nesterov=True needs momentum in (0, 1) (with momentum=0 it is plain SGD), got momentum=0")
         base = optax.sgd(1.0, momentum=mu if mu > 0 else None, nesterov=bool(nesterov))
-    elif optimizer == "adam":
-        base = optax.adam(1.0)
-    elif callable(optimizer):
-        base = optimizer(1.0)
+    elif optimizer == "adam" or callable(optimizer):
+        # momentum and nesterov are "sgd"'s heavy ball: another optimizer would silently ignore them
+        mu = V.as_float("momentum", momentum)
+        if mu != _MOMENTUM or nesterov:
+            name, what = ("momentum", f"momentum={mu}") if mu != _MOMENTUM else ("nesterov", f"nesterov={nesterov!r}")
+            raise ValueError(f"{name} applies to optimizer='sgd' only; optimizer={optimizer!r} would ignore it (set Adam's "
+                             f"b1 in a factory, e.g. functools.partial(optax.adam, b1=0.8)), got {what}")
+        base = optax.adam(1.0) if optimizer == "adam" else optimizer(1.0)
         if not isinstance(base, optax.GradientTransformation):
             raise TypeError(f"optimizer(1.0) must return an optax.GradientTransformation, got {type(base).__name__}")
     else:
@@ -145,8 +156,48 @@ class _ScaledSchedule(eqx.Module):
         return self.shape(k) * self.scale
 
 
-def _jnp_lr(lr_schedule):
-    return lr_schedule if callable(lr_schedule) else _ConstantLR(np.float32(lr_schedule))
+class _LRTable(eqx.Module):
+    """``k -> table[k]``: the learning rates tabulated on the host, traced (a schedule written for
+    NumPy only: ``np.exp`` of the step, a list of values)."""
+
+    table: Any
+
+    def __call__(self, k):
+        return self.table[k]
+
+
+def _traces_to_scalar(fn) -> bool:
+    """Whether ``fn(k)`` on a traced int32 step gives one number (what the compiled loop calls)."""
+    try:  # through a lambda: jax.jit needs a weak reference to what it traces, which a __slots__ schedule has not
+        out = jax.eval_shape(lambda k: fn(k), jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception:  # noqa: BLE001 -- any failure to trace (np.asarray of a tracer, list arithmetic, ...)
+        return False
+    return isinstance(out, jax.ShapeDtypeStruct) and out.shape == () and jnp.issubdtype(out.dtype, jnp.number)
+
+
+def _jnp_lr(lr_schedule, table):
+    """The learning rate inside the compiled loop: a constant, the schedule itself when it traces
+    to a number, else its host values ``table`` (the ones validated; one compilation per length)."""
+    if not callable(lr_schedule):
+        return _ConstantLR(np.float32(lr_schedule))
+    return lr_schedule if _traces_to_scalar(lr_schedule) else _LRTable(np.asarray(table, np.float32))
+
+
+def _on_host(name, schedule):
+    """``schedule`` as :func:`~._plan.learning_rates` calls it (on ``np.arange(n_steps)``), a failure
+    of the call re-raised as a TypeError naming ``name``."""
+    if not callable(schedule):
+        return schedule
+
+    def call(k):
+        try:
+            return schedule(k)
+        except Exception as err:  # noqa: BLE001 -- the user's code: name the argument, keep the cause
+            raise TypeError(f"{name} must accept an array of steps (it is evaluated on np.arange(n_steps) on the host; "
+                            f"branch with np.where / jnp.where, not `if`), but {name}(np.arange(...)) raised "
+                            f"{type(err).__name__}: {err}") from err
+
+    return call
 
 
 def _split(tree):
@@ -229,6 +280,29 @@ def make_runner(static, opt, lr_fn, *, use_swa: bool):
 def _check_model(model):
     if not isinstance(model, AbstractModel):
         raise TypeError(f"model must be an sgd_sde.networks model (MLP, CNN, AbstractModel), got {type(model).__name__}")
+
+
+def _check_state(state, model):
+    """``state`` must have the tree structure, leaf shapes and dtypes of ``model.init_state()``
+    (the compiled loop carries it from step to step)."""
+
+    def spec(tree):  # the tree with every leaf as "dtype[shape]"
+        return jax.tree.map(lambda x: f"{jnp.result_type(x).name}{list(np.shape(x))}", tree)
+
+    want = spec(model.init_state())
+    try:
+        got = spec(state)
+    except (TypeError, ValueError):  # a leaf that is neither an array nor a number
+        got = type(state).__name__
+    flat = jax.tree_util.tree_flatten
+    if flat(got) != flat(want):
+        raise TypeError(f"state must be batch-norm statistics like model.init_state() (the same structure, shapes and "
+                        f"dtypes: {want}), got {got}")
+
+
+def _ghost_sizes(model) -> list[int]:
+    """The ghost batch sizes of ``model``'s batch-norm layers (every batch must be a multiple of each)."""
+    return [nm.ghost_size for nm in getattr(model, "norms", ()) if getattr(nm, "ghost_size", None)]
 
 
 def _check_data(data):
@@ -392,15 +466,17 @@ def train(
             :class:`~sgd_sde.networks.models.AbstractModel`.
         data: a :class:`~sgd_sde.networks.Dataset`.
         optimizer, momentum, nesterov, weight_decay, clip_norm: see :func:`make_optimizer`.
-        lr_schedule: float or callable ``k -> η_k`` working on NumPy and traced ints (everything in
-            :mod:`sgd_sde.schedules`, optax schedules); must be finite and > 0 at every step.
+        lr_schedule: float or callable ``k -> η_k``, evaluated on the host on ``np.arange(n_steps)``;
+            must be finite and > 0 at every step. One that also works on a traced int (everything
+            in :mod:`sgd_sde.schedules`, optax schedules) runs inside the compiled loop; one
+            written for NumPy only (``np.exp(-np.asarray(k))``) is looked up in its host values.
         batch_schedule: int or callable ``k -> B_k`` (e.g. :func:`sgd_sde.schedules.increase_batch`);
             integers in ``[1, N_train]``; with ghost batch norm each must be a multiple of ``B_S``.
         n_steps, n_epochs: run length (give at most one; default ``n_epochs=30``).
         swa: :class:`~sgd_sde.networks.SWA` settings or ``None``.
-        probes: callables ``probe(model, state, data, step) -> dict`` (or a mapping name ->
-            probe, whose keys are then prefixed ``"name/"``), run at step 0, every ``probe_every``
-            steps and at the end.
+        probes: callables ``probe(model, state, data, step) -> dict`` (a list, one probe, or a
+            mapping name -> probe, whose keys are then prefixed ``"name/"``), run at step 0, every
+            ``probe_every`` steps and at the end.
         probe_every: steps between probe points, or an explicit list of steps (e.g.
             ``np.unique(np.geomspace(1, n_steps, 30).astype(int))`` for a log-time axis); default:
             only start and end.
@@ -421,7 +497,8 @@ def train(
             other code warns), and another Python version's bytecode (refused as another
             configuration).
         checkpoint_every: steps between checkpoints (default: ``probe_every``, else only the end).
-        state: initial batch-norm statistics (default ``model.init_state()``).
+        state: initial batch-norm statistics (default ``model.init_state()``; the same tree
+            structure, shapes and dtypes).
         progress: show a tqdm progress bar.
         divergence_loss: a minibatch loss above this flags the run as diverged (besides a
             non-finite loss); ``None``: only non-finite losses count. The default 1e3 is ~430× the
@@ -432,14 +509,16 @@ def train(
         :class:`TrainResult`.
 
     Raises:
-        TypeError: wrong ``model``/``data``/``key`` types.
+        TypeError: wrong ``model``/``data``/``key``/``probes`` types, a ``state`` unlike
+            ``model.init_state()``, an ``lr_schedule`` that fails on ``np.arange(n_steps)``.
         ValueError: a non-positive or non-finite learning rate at any step (naming
             ``lr_schedule`` and the step), a batch size outside ``[1, N_train]`` or not a multiple
             of the ghost batch size (naming ``batch_schedule``), both run lengths, a run length
             outside ``[1, 2³¹ − 1]`` steps or whose per-step schedules exceed memory, bad
-            intervals, a checkpoint from a different configuration (naming ``checkpoint``), or
-            one written with other probe steps under a state-based ``lr_schedule`` (naming
-            ``probe_every``).
+            optimizer settings (:func:`make_optimizer`: ``nesterov`` without momentum, ``momentum``
+            with ``"adam"``), bad intervals, a checkpoint from a different configuration (naming
+            ``checkpoint``), or one written with other probe steps under a state-based
+            ``lr_schedule`` (naming ``probe_every``).
 
     Examples:
         >>> import jax
@@ -458,8 +537,7 @@ def train(
     # ------------------------------------------------------------------ validation (no tracing)
     _check_model(model)
     _check_data(data)
-    if isinstance(key, (int, np.integer)) or key is None:
-        raise TypeError(f"key must be a jax.random key (jax.random.key(seed)), got {key!r}")
+    key = check_key(key)
     N = data.n_train
     if n_steps is not None and n_epochs is not None:
         raise ValueError(f"give n_steps or n_epochs, not both (got n_steps={n_steps}, n_epochs={n_epochs})")
@@ -477,13 +555,12 @@ def train(
     # then int64), the plan's epoch and offset (int64), the SWA flags
     V.fits_in_memory(steps_from, 48.0 * n_steps, "per-step schedules")
     sizes = batch_sizes(batch_schedule, n_steps, N)
-    ghosts = [nm.ghost_size for nm in getattr(model, "norms", ()) if getattr(nm, "ghost_size", None)]
-    for g in ghosts:
+    for g in _ghost_sizes(model):
         bad = np.flatnonzero(sizes % g)
         if bad.size:
             raise ValueError(f"batch_schedule must give multiples of the ghost batch size {g}, got {sizes[bad[0]]} at step {bad[0]}")
     state_policy, lr_schedule = _state_policy(lr_schedule)  # state-based policies (sgd_sde.lrbench.plateau)
-    lrs = learning_rates(lr_schedule, n_steps)
+    lrs = learning_rates(_on_host("lr_schedule", lr_schedule), n_steps)
     divergence_loss = None if divergence_loss is None else V.positive("divergence_loss", divergence_loss)
     opt = make_optimizer(optimizer, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, clip_norm=clip_norm)
     if swa is not None and not isinstance(swa, SWA):
@@ -501,11 +578,17 @@ def train(
     checkpoint_every = probe_every if checkpoint_every is None else V.positive_int("checkpoint_every", checkpoint_every)
     if isinstance(probes, Mapping):
         named = [(str(k), p) for k, p in probes.items()]
+    elif callable(probes):  # one probe, e.g. probes=probes.metrics()
+        named = [(None, probes)]
+    elif isinstance(probes, (str, bytes)) or not isinstance(probes, Iterable):
+        raise TypeError(f"probes must be a probe, a list of probes or a mapping name -> probe, got {type(probes).__name__}")
     else:
         named = [(None, p) for p in probes]
     for name, p in named:
         if not callable(p):
             raise TypeError(f"probes must be callables probe(model, state, data, step), got {type(p).__name__}")
+    if state is not None:
+        _check_state(state, model)
     bn_state0 = model.init_state() if state is None else state
     flags = swa_flags(swa, n_steps)
 
@@ -552,7 +635,7 @@ def train(
     end_epoch = (int(n_epochs) if steps_from == "n_epochs"
                  else int(plan.epoch[-1]) + int(plan.start[-1] + 2 * sizes[-1] > N))
     X, Y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    lr_fn, use_swa = _jnp_lr(lr_schedule), swa is not None
+    lr_fn, use_swa = _jnp_lr(lr_schedule, lrs), swa is not None
     (d_static, h_static), (d_opt, h_opt), (d_lr, h_lr) = _split(static), _split(opt), _split(lr_fn)
 
     def run(a, b, carry):
