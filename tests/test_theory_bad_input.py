@@ -57,6 +57,8 @@ RAGGED = [[1.0], [1.0, 2.0]]
     (lambda: T.temperature(0.1, 2, 10.5), ValueError, "n_examples must be a whole number"),
     (lambda: T.temperature(0.1, np.array([2, 2.5]), 10), ValueError, "batch_size must be a whole number"),
     (lambda: T.temperature(0.1, True, 10), TypeError, "batch_size must be an integer"),
+    # an array n_examples: the error message itself crashed formatting it (found by an audit)
+    (lambda: T.temperature(0.1, [2, 30], [10, 20]), ValueError, r"batch_size must lie in \[1, n_examples=\[10, 20\]\]"),
     (lambda: T.scaled_lr(0.1, 32, 2.5), ValueError, "batch must be a whole number"),
     (lambda: T.scaled_lr(0.1, 2.5, 64), ValueError, "batch0 must be a whole number"),
     # Kramers: curvature_saddle is a number (or array of numbers), not a str/dict

@@ -96,3 +96,19 @@ def test_escape_to_the_left_mirrors():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_a_start_high_on_the_wall_does_not_overflow():
+    # Φ(start) − min Φ = (V(−3) − V(−1))/T = 800 > 709: e^Φ overflowed and the result was NaN (found by
+    # an audit). Reference: nested quad of e^{(V(y) − V(z))/T}/T, whose exponent stays ≤ 0.25/T here
+    from sgd_sde.theory import mean_first_passage_time_1d
+
+    V, T = (lambda x: x**4 / 4 - x**2 / 2), 0.02
+
+    def outer(y):
+        return quad(lambda z: np.exp((V(y) - V(z)) / T), -4.0, y, limit=200)[0] / T
+
+    want = sum(quad(outer, a, b, limit=200)[0] for a, b in [(-3, -2), (-2, -1), (-1, 0), (0, 1)])
+    assert mean_first_passage_time_1d(V, T, -3.0, 1.0) == pytest.approx(want, rel=1e-4)
+    with pytest.raises(ValueError, match="beyond float64"):  # Φ rises 16 000: no shift resolves it
+        mean_first_passage_time_1d(V, 0.001, -3.0, 1.0)

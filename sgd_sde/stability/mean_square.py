@@ -121,7 +121,10 @@ def second_moment_growth(key, landscape, dynamics, minimum, *, noise=None, n_ste
 
     Particles start at ``θ* + radius·u`` (``u`` uniform on the sphere) and run ``n_steps`` steps.
     For linearised SGD (a quadratic per-example loss, e.g. ``LinearRegression`` with zero
-    residuals) :math:`\mathbb E x_t^2 = F^t x_0^2` exactly, with Wu–Ma–E's factor ``F``. The
+    residuals) in one dimension :math:`\mathbb E x_t^2 = F^t x_0^2` exactly, with Wu–Ma–E's factor
+    ``F``. In ``d > 1``, ``F`` (:func:`sgd_sde.theory.mean_square_factor`, the spectral radius of the
+    second-moment map) is the rate that :math:`\mathbb E|x_t|^2` approaches as ``t`` grows; from a
+    uniform start the first steps grow more slowly, so compare the two in 1-D or at large ``t``. The
     estimate's relative variance grows like :math:`(\mathbb E(1-\eta\hat h)^4/F^2)^T`, so keep
     ``n_steps`` small (a few to tens) and ``n_particles`` large. ``x_T²`` is a product of ``T``
     random factors, heavy-tailed: the interval is a studentized bootstrap on the log scale

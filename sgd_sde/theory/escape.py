@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -191,10 +192,19 @@ def mean_first_passage_time_1d(potential_fn, temperature, start, end, lower=None
     if not np.all(d_y > 0):
         raise ValueError("the diffusion D(x) must be > 0 on [lower, end]")
     ph = phi_on(y)
-    shift = ph.min()
-    inner = cumulative_simpson(np.exp(-(ph - shift)) / d_y, x=y, initial=0.0)
-    integrand = inner[n - 1:] * np.exp(ph[n - 1:] - shift)
-    return float(simpson(integrand, x=y[n - 1:]))
+    # e^{−(Φ−s)} inside, e^{Φ−s} outside (on [start, end]): s halfway between min Φ and the largest Φ
+    # on [start, end] keeps both in float64 while that span is < ~1400 (s = min Φ overflowed once a
+    # start high on the wall put Φ(start) − min Φ above 709); far-side points only underflow inside
+    shift = 0.5 * (ph.min() + ph[n - 1:].max())
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        inner = cumulative_simpson(np.exp(-(ph - shift)) / d_y, x=y, initial=0.0)
+        integrand = inner[n - 1:] * np.exp(ph[n - 1:] - shift)
+        tau = float(simpson(integrand, x=y[n - 1:]))
+    if not math.isfinite(tau):
+        raise ValueError(f"the mean first-passage time is beyond float64 here: Φ = ∫V'/D rises "
+                         f"{ph[n - 1:].max() - ph.min():.4g} above its minimum on [start, end] (at most ~1400 can be "
+                         "resolved); raise temperature or move start/end")
+    return tau
 
 
 def hessian_shaped_diffusion(potential_fn, lr, batch_size, delta, *, hess_fn=None) -> Callable:

@@ -101,7 +101,7 @@ def temperature(lr, batch_size, n_examples, momentum: float = 0.0):
     B = integer_values("batch_size", batch_size)
     N = integer_values("n_examples", n_examples)
     if np.any(np.asarray(B) < 1) or np.any(np.asarray(B) > N):
-        raise ValueError(f"batch_size must lie in [1, n_examples={N:g}], got batch_size={batch_size!r}")
+        raise ValueError(f"batch_size must lie in [1, n_examples={n_examples!r}], got batch_size={batch_size!r}")
     from .. import _validate as V
 
     m = V.as_float("momentum", momentum)
