@@ -250,3 +250,11 @@ def test_stability_map_checks_its_grid(kw, err, name):
     with pytest.raises(err, match=name):
         stability_map(jax.random.key(0), _regression(), SGD(lr=0.1, batch_size=2), np.zeros(1),
                       noise=ExactMinibatch(), **args)
+
+
+def test_a_start_far_up_a_wall_is_named_as_a_cause():
+    # the exact oracle cannot resolve Φ(start) − min Φ = 800 and said only "is temperature tiny?"
+    from sgd_sde.stability import mean_first_passage_time
+
+    with pytest.raises(ValueError, match="or a start far up a wall, where theory.mean_first_passage_time_1d"):
+        mean_first_passage_time(lambda x: x**4 / 4 - x**2 / 2, 0.02, -3.0, 1.0)

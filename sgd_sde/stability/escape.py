@@ -433,10 +433,12 @@ def _mfpt(pot, temperature, x0: float, xe: float, lower, grad, rtol: float) -> f
     where = f"temperature={temperature}, start={x0}, end={xe}"
     if not first.success:
         raise ValueError(f"quadrature failed on [lower, start] for {where}: {first.message} (Φ = ∫V'/D too steep "
-                         "to resolve in float64: is temperature tiny?)")
+                         "to resolve in float64: a tiny temperature, or a start far up a wall, where "
+                         "theory.mean_first_passage_time_1d may resolve it)")
     phi_a, inner_a = float(first.y[0, -1]), float(first.y[1, -1])
     second = solve_ivp(lambda y, u: rhs(y, u, True), (a, b), [phi_a, inner_a, 0.0], **opts)
     if not second.success:
         raise ValueError(f"quadrature failed on [start, end] for {where}: {second.message} (Φ = ∫V'/D too steep "
-                         "to resolve in float64: is temperature tiny?)")
+                         "to resolve in float64: a tiny temperature, or a start far up a wall, where "
+                         "theory.mean_first_passage_time_1d may resolve it)")
     return float(second.y[2, -1])
