@@ -65,6 +65,8 @@ RAGGED = [[1.0], [1.0, 2.0]]
     (lambda: T.kramers_time(0.25, 2.0, "0.1", 0.1), TypeError, "curvature_saddle"),
     (lambda: T.kramers_time(0.25, 2.0, {"a": 1}, 0.1), TypeError, "curvature_saddle"),
     (lambda: T.kramers_time(0.25, 2.0, np.array([-1.0, 0.0]), 0.1), ValueError, "curvature_saddle must be finite and non-zero"),
+    # Robbins–Monro: a non-finite constant (a SymPy TypeError before; found by an audit)
+    (lambda: T.robbins_monro(float("nan")), ValueError, "schedule must be a finite number"),
     # Robbins–Monro second moment: an empty schedule
     (lambda: T.quadratic_second_moment([], 1.0, 1.0), ValueError, "lrs must hold at least one"),
 ])

@@ -31,6 +31,8 @@ References:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -250,6 +252,8 @@ def _as_expression(schedule):
     if isinstance(schedule, Fraction):
         return sp.Rational(schedule.numerator, schedule.denominator), t
     if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+        if not math.isfinite(schedule):
+            raise ValueError(f"schedule must be a finite number (a constant learning rate), got {schedule}")
         return sp.Rational(str(schedule)), t
     if not isinstance(schedule, sp.Basic):
         raise TypeError(f"schedule must be a SymPy expression in t or a str, got {type(schedule).__name__}")
