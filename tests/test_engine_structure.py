@@ -81,7 +81,7 @@ def test_deprecated_sweep_alias_warns_and_works():
 
     import sgd_sde.sharding as sharding
 
-    with pytest.warns(DeprecationWarning, match="sgd_sde.simulate.sweep"):
+    with pytest.warns(DeprecationWarning, match=r"use sgd_sde.sweep \(from sgd_sde.simulate import sweep"):
         fn = sharding.sweep
     assert fn is importlib.import_module("sgd_sde.simulate").sweep
 
