@@ -3,6 +3,7 @@ traced, with a ValueError or TypeError that names the argument (found by an audi
 ``lr_schedule`` runs on its host values; BenchmarkResult and SweepResult compare by value."""
 
 import dataclasses
+import functools
 import importlib
 
 import jax
@@ -221,3 +222,8 @@ def test_sweep_result_records_lr_shape_and_run_length(data, tmp_path):
     # another lr_shape giving the same learning rates is another configuration
     other = sweep(jax.random.key(0), _mf(data), data, n_epochs=1, lr_shape=lambda k: 0.25 + 0 * k, lrs=[0.2], batch_sizes=[16])
     assert other.metadata["lr_shape"] != half.metadata["lr_shape"]
+    # a callable optimizer is recorded without a memory address (repr of a partial had one)
+    opt = functools.partial(optax.sgd, momentum=0.5)
+    a = sweep(jax.random.key(0), _mf(data), data, n_steps=2, optimizer=opt, **kw)
+    b = sweep(jax.random.key(0), _mf(data), data, n_steps=2, optimizer=functools.partial(optax.sgd, momentum=0.5), **kw)
+    assert a.metadata["optimizer"] == b.metadata["optimizer"] and "0x" not in a.metadata["optimizer"]

@@ -334,7 +334,7 @@ def sweep(
             bar.update(1)
     if bar is not None:
         bar.close()
-    meta = {"n_train": N, "data": data.name, "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+    meta = {"n_train": N, "data": data.name, "optimizer": _fingerprint(optimizer),  # no memory address (a partial)
             "momentum": momentum, "weight_decay": weight_decay, "clip_norm": clip_norm, "vectorize": vectorize,
             "key": np.asarray(jax.random.key_data(key)).tolist(), "keys": keys,
             "lr_shape": None if lr_shape is None else _fingerprint(lr_shape), "n_steps": n_steps, "n_epochs": n_epochs}
