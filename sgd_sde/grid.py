@@ -208,8 +208,8 @@ class SimulationGrid(GridResult, Mapping):
     and for each every batch size of ``batch_sizes``): ``runs[(0.1, 8)]``, ``runs.items()``,
     ``len(runs)``, ``dict(runs)`` behave as for the dict sweeps returned before (learning rates
     given in float32 are found by their float32 value: ``runs[(0.1, 8)]`` after
-    ``lrs=jnp.array([0.1])``). Compared with a
-    plain mapping, ``==`` compares the items; with another SimulationGrid, the whole result.
+    ``lrs=jnp.array([0.1])``). Compared with a plain mapping, ``==`` compares the items; with
+    another SimulationGrid, the whole result.
 
     Attributes:
         lrs: the learning rates (the ``lr`` coordinate), as given.
@@ -223,8 +223,9 @@ class SimulationGrid(GridResult, Mapping):
 
     ``to_pandas()``: one row per grid point, save step and particle — columns ``lr``,
     ``batch_size``, ``step``, ``time``, ``particle``, ``diverged`` (the particle's state at this
-    save is its frozen last finite one: ``step > divergence_step``), ``divergence_step``, then every observable whose per-particle value is a
-    scalar (``"theta"`` and other vector observables are in :meth:`to_xarray` only). Reduce it
+    save is its frozen last finite one: ``step > divergence_step``), ``divergence_step``, then
+    every observable whose per-particle value is a scalar (``"theta"`` and other vector
+    observables are in :meth:`to_xarray` only). Reduce it
     yourself, e.g. ``df[~df.diverged].groupby(["lr", "batch_size", "step"]).loss.mean()``, and
     count the diverged particles, which no reduction here hides.
 
