@@ -298,15 +298,21 @@ def test_core_is_clean_under_strict_dtype_promotion():
                          observables=("loss", "distance_from_init", "grad_norm"))
             assert t.theta.dtype == np.float32
         # every schedule (an audit found all but constant and exponential_decay refused here: they mix
-        # Python floats with the int32 step)
+        # Python floats with the int32 step): evaluated on the host, and traced where the engine
+        # calls it (jax.eval_shape: no compile), then one whole run
+        from sgd_sde import _engine
+        from sgd_sde.schedules import evaluate
+
         for sched in [schedules.step_decay(0.1, [3], 0.5), schedules.inverse_power(0.1, 1.0), schedules.cosine(0.1, 10),
                       schedules.cyclic(0.1, 0.01, 2), schedules.warmup(0.1, 2, then=schedules.cosine(0.1, 10)),
                       schedules.exponential_decay(0.1, 0.9), schedules.constant(0.1)]:
-            t = simulate(jax.random.key(0), lr_land, SGD(0.05, 4), np.zeros(3, np.float32), noise=Isotropic(1.0),
-                         n_steps=5, n_particles=3, schedule=sched)
-            assert t.theta.dtype == np.float32
+            assert evaluate(sched, 5).shape == (5,)
+            config = _engine.Config(observables=(), lr_fn=sched, batch_fn=schedules.increase_batch(2, [3]), bound=1e6)
+            dyn = jax.eval_shape(lambda t: _engine._at_step(SGD(0.05, 4), config, t, jnp.float32), jnp.int32(2))
+            assert dyn.lr.dtype == np.float32
         t = simulate(jax.random.key(0), lr_land, SGD(0.05, 4), np.zeros(3, np.float32), noise=Isotropic(1.0), n_steps=5,
-                     n_particles=3, schedule=schedules.Schedule(batch_size=schedules.increase_batch(2, [3])))
+                     n_particles=3, schedule=schedules.Schedule(lr=schedules.cosine(0.1, 10),
+                                                                batch_size=schedules.increase_batch(2, [3])))
         assert t.theta.dtype == np.float32
 
 
@@ -345,6 +351,9 @@ def test_metadata_tells_apart_runs_on_other_arrays_and_solvers():
     assert meta(Quadratic(2 * A), SGD(0.1, 1), Dense(C))["landscape"] != base["landscape"]
     assert meta(Quadratic(A), SGD(0.1, 1), Dense(2 * C))["noise"] != base["noise"]
     assert base["landscape"]["hessian_matrix"]["shape"] == [2, 2]
-    heun = meta(Quadratic(A), DiffraxSDE(0.1, 1, solver=diffrax.Heun()), Dense(C))["dynamics"]
-    euler = meta(Quadratic(A), DiffraxSDE(0.1, 1, solver=diffrax.Euler()), Dense(C))["dynamics"]
+    # nested modules: the solver (described as simulate describes its dynamics; running two diffrax
+    # programs to read their metadata cost ~5 s)
+    from sgd_sde.simulate import _describe
+
+    heun, euler = (_describe(DiffraxSDE(0.1, 1, solver=s)) for s in (diffrax.Heun(), diffrax.Euler()))
     assert heun["solver"]["type"] == "Heun" and euler["solver"]["type"] == "Euler"
