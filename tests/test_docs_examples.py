@@ -43,8 +43,21 @@ def test_every_python_block_is_found_and_every_skip_says_why():
             assert why is None or why.strip(), f"{_name(page)}: a `not run` marker without a reason"
 
 
+@pytest.fixture
+def claims_as_they_were():
+    """A page that registers its own claims (howto/own-claim.md) must not leave them to the tests
+    that run after it in this process (the docs build checks every source has a page)."""
+    from sgd_sde.claims import all_claims, unregister
+
+    before = {c.id for c in all_claims()}
+    yield
+    for claim in all_claims():
+        if claim.id not in before:
+            unregister(claim.id)
+
+
 @pytest.mark.parametrize("page", RUN, ids=_name)
-def test_page_examples_run(page, tmp_path, monkeypatch, capsys):
+def test_page_examples_run(page, tmp_path, monkeypatch, capsys, claims_as_they_were):
     monkeypatch.chdir(tmp_path)  # examples write runs/ and figures/ where they are started
     namespace = {"__name__": "__docs__"}
     with warnings.catch_warnings(record=True) as caught:
