@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .observables import ENSEMBLE
+from .schedules import at_step
 from .sharding import constrain
 
 __all__ = ["Config", "advance", "trace_count", "with_array_lr", "initial_carry", "run_chunk", "run_grid_chunk",
@@ -80,18 +81,13 @@ def with_array_lr(dynamics, dtype):
 
 
 def _at_step(dynamics, config: Config, t, dtype):
-    """``dynamics`` with step ``t``'s learning rate and batch size when a schedule sets them.
-
-    A schedule maps the integer step to a number, and optax's and this package's mix Python floats
-    with it: they are evaluated under standard promotion and cast to the state's dtype, so that a run
-    under ``jax.numpy_dtype_promotion("strict")`` takes any schedule."""
-    with jax.numpy_dtype_promotion("standard"):
-        lr = None if config.lr_fn is None else jnp.asarray(config.lr_fn(t), dtype)
-        batch = None if config.batch_fn is None else config.batch_fn(t)
-    if lr is not None:
-        dynamics = eqx.tree_at(lambda m: m.lr, dynamics, lr)
-    if batch is not None:
-        dynamics = eqx.tree_at(lambda m: m.batch_size, dynamics, batch, is_leaf=lambda x: x is None)
+    """``dynamics`` with step ``t``'s learning rate and batch size when a schedule sets them (called
+    through :func:`sgd_sde.schedules.at_step`, the learning rate cast to the state's dtype)."""
+    if config.lr_fn is not None:
+        dynamics = eqx.tree_at(lambda m: m.lr, dynamics, jnp.asarray(at_step(config.lr_fn, t), dtype))
+    if config.batch_fn is not None:
+        dynamics = eqx.tree_at(lambda m: m.batch_size, dynamics, at_step(config.batch_fn, t),
+                               is_leaf=lambda x: x is None)
     return dynamics
 
 

@@ -25,6 +25,7 @@ from . import _validate as V
 __all__ = [
     "Schedule",
     "SymbolicSchedule",
+    "at_step",
     "constant",
     "step_decay",
     "exponential_decay",
@@ -250,6 +251,14 @@ def _n_steps(n_steps) -> int:
     return n
 
 
+def at_step(schedule: Callable, k):
+    """``schedule(k)`` under standard dtype promotion: optax's schedules and this module's mix Python
+    floats with the integer step, so a run under ``jax.numpy_dtype_promotion("strict")`` calls them
+    here (host evaluation and the compiled loop alike)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return schedule(k)
+
+
 def evaluate(schedule: Callable, n_steps: int, name: str = "schedule") -> np.ndarray:
     """Evaluate ``schedule`` at steps ``0 … n_steps−1`` on the host and check every value is finite and > 0.
 
@@ -261,8 +270,7 @@ def evaluate(schedule: Callable, n_steps: int, name: str = "schedule") -> np.nda
     n_steps = _n_steps(n_steps)
     if not callable(schedule):
         raise TypeError(f"{name} must be a schedule (callable k -> value), got {type(schedule).__name__}")
-    with jax.numpy_dtype_promotion("standard"):  # a schedule mixes Python floats with the int step
-        values = np.asarray(schedule(np.arange(n_steps)), dtype=np.float64)
+    values = np.asarray(at_step(schedule, np.arange(n_steps)), dtype=np.float64)
     if values.shape == ():
         values = np.full(n_steps, float(values))
     if values.shape != (n_steps,):

@@ -19,6 +19,8 @@ from sgd_sde.io import load_bundle
 from sgd_sde.lrbench import reduce_on_plateau
 from sgd_sde.networks import MLP, load_dataset, train
 
+from _training import Killed, killed_at
+
 
 @pytest.fixture(scope="module")
 def small():
@@ -32,22 +34,6 @@ def model(small):
 
 def flat(model):
     return np.asarray(ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0])
-
-
-class Killed(Exception):
-    pass
-
-
-def _killed_at(model, data, ck, step, **kw):
-    """Train until the probe at ``step`` raises (the last checkpoint is the one before it)."""
-
-    def killer(model, state, data, s):
-        if s == step:
-            raise Killed
-        return {}
-
-    with pytest.raises(Killed):
-        train(jax.random.key(1), model, data, checkpoint=ck, probes=[killer], **kw)
 
 
 KW = dict(n_steps=20, batch_schedule=32, progress=False, lr_schedule=0.1)
@@ -71,7 +57,7 @@ def test_resume_with_another_cadence_continues_from_the_checkpoint_step(small, m
     full = train(jax.random.key(1), model, small, **KW, **second)
     np.testing.assert_array_equal(flat(full.model), flat(train(jax.random.key(1), model, small, **KW, **first).model))
     ck = tmp_path / "ck"
-    _killed_at(model, small, ck, killed, **KW, **first)
+    killed_at(model, small, ck, killed, **KW, **first)
     arrays, meta = load_bundle(ck)
     assert meta["step"] == saved_at
     saved = arrays["history__step"].tolist()
@@ -144,7 +130,7 @@ def test_partial_optimizer_checkpoint_resumes_in_a_new_process(small, model, tmp
     kw = {**KW, "probe_every": 5, "optimizer": opt}
     full = train(jax.random.key(1), model, small, **kw)
     ck = tmp_path / "ck"
-    _killed_at(model, small, ck, 15, **kw)
+    killed_at(model, small, ck, 15, **kw)
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(ck)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -158,7 +144,7 @@ def test_optimizers_that_differ_only_in_a_constant_are_told_apart(small, model, 
     first one's checkpoint; the same lambda text (another object) must."""
     kw = {**KW, "probe_every": 5}
     ck = tmp_path / "ck"
-    _killed_at(model, small, ck, 15, optimizer=lambda lr: optax.sgd(lr, momentum=0.5), **kw)
+    killed_at(model, small, ck, 15, optimizer=lambda lr: optax.sgd(lr, momentum=0.5), **kw)
     with pytest.raises(ValueError, match="different configuration"):
         train(jax.random.key(1), model, small, checkpoint=ck, optimizer=lambda lr: optax.sgd(lr, momentum=0.99), **kw)
     with pytest.raises(ValueError, match="different configuration"):  # same constants, another optax alias
@@ -213,6 +199,6 @@ def test_a_plateau_policy_over_a_schedule_object_resumes_from_another_instance(s
     instance (or a new process) could not resume the checkpoint."""
     kw = {**KW, "probe_every": 5}
     ck = tmp_path / "ck"
-    _killed_at(model, small, ck, 15, **{**kw, "lr_schedule": reduce_on_plateau(_Base(), patience=1)})
+    killed_at(model, small, ck, 15, **{**kw, "lr_schedule": reduce_on_plateau(_Base(), patience=1)})
     out = train(jax.random.key(1), model, small, checkpoint=ck, **{**kw, "lr_schedule": reduce_on_plateau(_Base(), patience=1)})
     assert out.metadata["resumed_from"] == 10

@@ -14,6 +14,8 @@ from sgd_sde import measure, schedules
 from sgd_sde.io import load_bundle, save_bundle
 from sgd_sde.networks import MLP, SWA, TrainResult, load_dataset, make_optimizer, probes, swa_update, train
 
+from _training import killed_at
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -75,8 +77,8 @@ def test_torn_or_mismatched_checkpoint_is_refused_never_resumed(small, tmp_path)
     kw = dict(n_steps=30, batch_schedule=32, probe_every=10, progress=False)
     model = MLP(small.input_shape, 10, (16,), key=jax.random.key(0))
     ck10, ck20 = tmp_path / "ck10", tmp_path / "ck20"
-    _killed_at(model, small, ck10, 20, kw)  # last checkpoint: step 10
-    _killed_at(model, small, ck20, 30, kw)  # last checkpoint: step 20
+    killed_at(model, small, ck10, 20, **kw)  # last checkpoint: step 10
+    killed_at(model, small, ck20, 30, **kw)  # last checkpoint: step 20
     a10, m10 = load_bundle(ck10)
     a20, m20 = load_bundle(ck20)
     assert (m10["step"], m20["step"]) == (10, 20)
@@ -115,19 +117,6 @@ def test_torn_or_mismatched_checkpoint_is_refused_never_resumed(small, tmp_path)
     with pytest.warns(UserWarning, match="made by other code"):
         out = train(jax.random.key(1), model, small, checkpoint=tmp_path / "old_code", **kw)
     assert out.metadata["resumed_from"] == 10
-
-
-def _killed_at(model, data, ck, step, kw):
-    class Killed(Exception):
-        pass
-
-    def killer(model, state, data, s):
-        if s == step:
-            raise Killed
-        return {}
-
-    with pytest.raises(Killed):
-        train(jax.random.key(1), model, data, checkpoint=ck, probes=[killer], **kw)
 
 
 def _swap_member(npz, member, value):

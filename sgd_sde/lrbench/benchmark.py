@@ -191,15 +191,6 @@ class BenchmarkResult:
                    arrays["train_loss"], arrays["lr"], arrays["temperature"], meta)
 
 
-class _Table(eqx.Module):
-    """``k -> table[k]``: tabulated learning rates, traced (one compilation for every policy)."""
-
-    table: jax.Array
-
-    def __call__(self, k):
-        return self.table[k]
-
-
 def _verdict(pol) -> tuple[str, bool]:
     res = pol.robbins_monro()
     word = {True: "satisfied", False: "not satisfied", None: "undecided"}[res.satisfied]
@@ -214,7 +205,7 @@ def _run_pure(pols, seeds, data, model_fn, opt, k_init, k_batch, B, n, eval_step
     """Every (policy, seed) member in one vmapped program; returns per-member arrays and wall times."""
     from ..networks._plan import Plan
     from ..networks.models import cross_entropy
-    from ..networks.train import make_runner
+    from ..networks.train import _LRTable, make_runner  # tabulated rates: one compilation for every policy
 
     P, S = len(pols), len(seeds)
     tables = np.stack([np.asarray(p(np.arange(n)), np.float64) for p in pols])  # validated below
@@ -235,7 +226,7 @@ def _run_pure(pols, seeds, data, model_fn, opt, k_init, k_batch, B, n, eval_step
     Xt, Yt = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
 
     def member(params, bn, opt_state, idx, table, ks):
-        run = make_runner(static, opt, _Table(table), use_swa=False)
+        run = make_runner(static, opt, _LRTable(table), use_swa=False)
         (params, bn, opt_state, _, _), losses = run((params, bn, opt_state, None, jnp.zeros((), jnp.int32)), X, Y, idx, ks,
                                                     jnp.zeros(ks.shape, bool), jnp.ones((), jnp.float32))
         return params, bn, opt_state, losses
