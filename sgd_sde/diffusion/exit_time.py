@@ -29,11 +29,9 @@ bootstrap over environments. The simulated walk is held against the formula in t
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as V
@@ -45,42 +43,49 @@ _SMALL = 1e-3  # |Δ| below which φ₂ uses its Taylor series (the closed form 
 
 
 def _log_phi1(d):
-    """``log((e^Δ − 1)/Δ)``, stable for every ``Δ`` (``φ₁(Δ) = e^Δ φ₁(−Δ)``)."""
-    a = jnp.abs(d)
-    s = jnp.where(a < 1e-12, 1.0, a)
-    return jnp.maximum(d, 0.0) + jnp.where(a < 1e-12, -a / 2, jnp.log(-jnp.expm1(-s) / s))
+    """``log((e^Δ − 1)/Δ)``, stable for every ``Δ`` (``φ₁(Δ) = e^Δ φ₁(−Δ)``); float64 NumPy."""
+    d = np.asarray(d, np.float64)
+    a = np.abs(d)
+    s = np.where(a < 1e-12, 1.0, a)
+    return np.maximum(d, 0.0) + np.where(a < 1e-12, -a / 2, np.log(-np.expm1(-s) / s))
 
 
 def _log_phi2(d):
-    """``log((e^Δ − 1 − Δ)/Δ²)`` (``= ∫₀¹∫₀^y e^{Δ(y−z)} dz dy``), stable for every ``Δ``."""
-    a = jnp.abs(d)
-    s = jnp.where(a < _SMALL, 1.0, d)
-    small = jnp.log(0.5 + d * (1 / 6 + d * (1 / 24 + d * (1 / 120 + d / 720))))  # φ₂ = Σ Δⁿ/(n+2)!; error < 1e-18
-    pos = s + jnp.log(-jnp.expm1(-s) - s * jnp.exp(-s)) - 2 * jnp.log(jnp.abs(s))
-    neg = jnp.log(jnp.expm1(s) - s) - 2 * jnp.log(jnp.abs(s))
-    return jnp.where(a < _SMALL, small, jnp.where(d > 0, pos, neg))
+    """``log((e^Δ − 1 − Δ)/Δ²)`` (``= ∫₀¹∫₀^y e^{Δ(y−z)} dz dy``), stable for every ``Δ``; float64 NumPy."""
+    d = np.asarray(d, np.float64)
+    a = np.abs(d)
+    s = np.where(a < _SMALL, 1.0, d)
+    small = np.log(0.5 + d * (1 / 6 + d * (1 / 24 + d * (1 / 120 + d / 720))))  # φ₂ = Σ Δⁿ/(n+2)!; error < 1e-18
+    # both branches are evaluated everywhere; each overflows only where the other is chosen
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        pos = s + np.log(-np.expm1(-s) - s * np.exp(-s)) - 2 * np.log(np.abs(s))
+        neg = np.log(np.expm1(s) - s) - 2 * np.log(np.abs(s))
+    return np.where(a < _SMALL, small, np.where(d > 0, pos, neg))
 
 
 def _half_line(u, temperature, log_h):
-    """``log P(k)`` and ``log R(k)``, ``k = 1..K``, for node values ``u[..., 0..K]`` going outward."""
+    """``log P(k)`` and ``log R(k)``, ``k = 1..K``, for node values ``u[..., 0..K]`` going outward.
+
+    The cumulative log-sum-exps are ``np.logaddexp.accumulate``: one ``logaddexp`` per cell, in
+    order (a sum of positive terms: relative error at most ``K`` ulp). XLA:CPU's
+    ``lax.cumlogsumexp`` is an associative scan, ``~2 log₂ K`` passes of ``exp`` and ``log`` over the
+    array, and it was most of the time of :func:`first_passage_experiment`."""
     d = (u[..., 1:] - u[..., :-1]) / temperature
     cell_up = u[..., :-1] / temperature + log_h + _log_phi1(d)  # ∫_cell e^{U/T}
     cell_down = -u[..., :-1] / temperature + log_h + _log_phi1(-d)  # ∫_cell e^{−U/T}
-    ax = u.ndim - 1
-    inner = jax.lax.cumlogsumexp(cell_down, axis=ax)  # ∫_0^{x_{i+1}} e^{−U/T}
-    inner = jnp.concatenate([jnp.full(inner.shape[:-1] + (1,), -jnp.inf, inner.dtype), inner[..., :-1]], axis=-1)
-    cell_r = jnp.logaddexp(inner + cell_up, 2 * log_h + _log_phi2(d))
-    return jax.lax.cumlogsumexp(cell_up, axis=ax), jax.lax.cumlogsumexp(cell_r, axis=ax)
+    inner = np.logaddexp.accumulate(cell_down, axis=-1)  # ∫_0^{x_{i+1}} e^{−U/T}
+    inner = np.concatenate([np.full(inner.shape[:-1] + (1,), -np.inf), inner[..., :-1]], axis=-1)
+    cell_r = np.logaddexp(inner + cell_up, 2 * log_h + _log_phi2(d))
+    return np.logaddexp.accumulate(cell_up, axis=-1), np.logaddexp.accumulate(cell_r, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
-def _profile(values, centre, temperature, log_h):
+def _profile(values, centre: int, temperature: float, log_h: float):
     right = values[..., centre:]
-    left = jnp.flip(values[..., :centre + 1], axis=-1)
+    left = np.flip(values[..., :centre + 1], axis=-1)
     k = min(right.shape[-1], left.shape[-1])
     lp_r, lr_r = _half_line(right[..., :k], temperature, log_h)
     lp_l, lr_l = _half_line(left[..., :k], temperature, log_h)
-    return jnp.logaddexp(lp_l + lr_r, lp_r + lr_l) - jnp.log(temperature) - jnp.logaddexp(lp_l, lp_r)
+    return np.logaddexp(lp_l + lr_r, lp_r + lr_l) - math.log(temperature) - np.logaddexp(lp_l, lp_r)
 
 
 def exit_time_profile(values, *, spacing: float = 1.0, temperature: float = 1.0, centre: int | None = None):
@@ -125,9 +130,7 @@ def exit_time_profile(values, *, spacing: float = 1.0, temperature: float = 1.0,
         raise ValueError(f"centre must lie in [1, G - 2] = [1, {g - 2}], got centre={c}")
     h = V.positive("spacing", spacing)
     t = V.positive("temperature", temperature)
-    with jax.enable_x64(True):
-        out = _profile(jnp.asarray(v), c, jnp.float64(t), jnp.float64(math.log(h)))
-        return np.asarray(out)
+    return _profile(v, c, t, math.log(h))
 
 
 def first_passage_experiment(key, alpha: float, *, n_environments: int = 200, half_width: int = 1 << 16,
