@@ -131,3 +131,29 @@ def test_undefined_or_negative_steps_are_flagged(schedule, undefined, negative):
     assert r.negative_at == negative if negative is not None else r.negative_at[:3] == (0, 1, 2)
     assert r.satisfied is False and "not a learning-rate schedule" in r.reason
     assert theory.robbins_monro("1/(t+1)").undefined_at == ()
+
+
+@pytest.mark.parametrize(
+    "schedule, flags",
+    [
+        # the first steps are checked one by one; at t = 31 these powers have far more digits than
+        # SymPy can write out (31^(31^31); 10^(10^31); (1/32)^10000001), so each used to run for
+        # ever. They are evaluated to 30 digits there instead (mpmath: unbounded exponent).
+        ("t^t^t", (False, True, False)),
+        ("10^(10^t)", (False, True, False)),
+        ("1/(t+1)^1.0000001", (True, False, True)),  # p > 1: Σ η_t < ∞
+    ],
+)
+def test_huge_powers_at_the_checked_steps_are_decided(schedule, flags):
+    r = theory.robbins_monro(schedule)
+    assert (r.tends_to_zero, r.sum_diverges, r.sum_squares_converges) == flags
+    assert r.satisfied is False and r.undefined_at == () == r.negative_at
+
+
+def test_huge_powers_keep_their_sign_and_poles_stay_exact():
+    # (-2)^(t^3) < 0 at odd t: exact up to t = 25 (15625 bits), evaluated numerically at 27, 29, 31
+    r = theory.robbins_monro("(-2)^(t^3)")
+    assert r.negative_at == tuple(range(1, 32, 2)) and r.undefined_at == ()
+    # 0 to a negative power is a pole at every checked step, exact however large the exponent
+    r = theory.robbins_monro("0^(t-10000001) + 1/(t+1)")
+    assert r.undefined_at == tuple(range(32))

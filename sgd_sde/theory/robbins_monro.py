@@ -219,12 +219,43 @@ def _invalid_steps(expr, t) -> tuple[tuple[int, ...], tuple[int, ...]]:
         pass
     undefined, negative = [], []
     for k in sorted(candidates):
-        v = expr.subs(t, k)
+        v = _value_at(expr, t, k)
         if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or v.is_extended_real is False or v.is_finite is False:
             undefined.append(k)
         elif v.is_extended_real and v.is_negative:
             negative.append(k)
     return tuple(undefined), tuple(negative)
+
+
+# A power of two rational numbers is formed exactly only if the exact result has at most about this
+# many bits: SymPy writes out 31^(31^31) (from "t^t^t" at t = 31) or (1/32)^10000001 (from
+# "1/(t+1)^1.0000001") digit by digit, which does not finish.
+_EXACT_POWER_BITS = 1 << 14
+
+
+def _value_at(expr, t, k: int):
+    """``η_k``, exact except for powers whose exact value would be too large to write out
+    (:data:`_EXACT_POWER_BITS`); those are evaluated to 30 significant digits (mpmath's exponent
+    is unbounded, so a huge finite value stays finite and keeps its sign, and ``0`` to a negative
+    power is still ``zoo``)."""
+    import sympy as sp
+
+    def bits(x) -> int:
+        return max(abs(int(x.p)).bit_length(), abs(int(x.q)).bit_length())
+
+    def value(node):
+        if node == t:
+            return sp.Integer(k)
+        if not node.args:
+            return node
+        args = [value(a) for a in node.args]
+        if isinstance(node, sp.Pow):
+            base, power = args
+            if base.is_Rational and power.is_Rational and abs(int(power.p)) * bits(base) > _EXACT_POWER_BITS:
+                return sp.Pow(base, power, evaluate=False).evalf(30)
+        return node.func(*args)
+
+    return value(expr)
 
 
 def _as_expression(schedule):
