@@ -112,16 +112,18 @@ def test_device_indices_equal_plan_for_variable_batch_schedules():
     whole and split at arbitrary steps (chunks between probe points, resume points)."""
     key = jax.random.key(4)
     rng = np.random.default_rng(1)
+    # every window is its own compiled program (its length and B are static), about 1 s each on a
+    # 2-core host: three schedules and two extra cuts each keep every case at about 20 programs
     schedules = [
         (300, np.repeat([16, 48, 100, 300], [30, 30, 25, 10])),
-        (256, 7 + 5 * (np.arange(77) // 10)),
+        (256, 7 + 5 * (np.arange(37) // 10)),
         *[(int(n), np.repeat(rng.integers(1, n + 1, size=6), rng.integers(1, 25, size=6)))
-          for n in rng.integers(5, 80, size=2)],
+          for n in rng.integers(5, 80, size=1)],
     ]
     for n, sizes in schedules:
         plan = Plan(key, n, sizes)
         full = [plan.indices(a, b) for a, b in _chunks(sizes)]
-        for a, b in _chunks(sizes, extra_cuts=rng.integers(0, sizes.size, size=3).tolist()):
+        for a, b in _chunks(sizes, extra_cuts=rng.integers(0, sizes.size, size=2).tolist()):
             got = _device(plan, key, a, b)
             np.testing.assert_array_equal(got, plan.indices(a, b))
             k = next(i for i, (c, d) in enumerate(_chunks(sizes)) if c <= a < d)
