@@ -103,8 +103,7 @@ def from_per_example_grads(grads, *, replace: bool = True) -> AbstractGaussianNo
     g = V.finite_array("grads", grads, ndim=2)
     if g.shape[0] < 2 or g.shape[1] == 0:
         raise ValueError(f"grads must have shape (N, d) with N >= 2 examples and d >= 1, got {g.shape}")
-    if not isinstance(replace, (bool, np.bool_)):
-        raise TypeError(f"replace must be a bool, got {type(replace).__name__}")
+    replace = V.flag("replace", replace)
     dtype = _float_dtype("grads", g, grads)
     n, d = g.shape
     centred = g.astype(np.float64) - g.mean(axis=0, dtype=np.float64)

@@ -76,6 +76,14 @@ def nonnegative(name: str, value: Any) -> float:
     return out
 
 
+def flag(name: str, value: Any) -> bool:
+    """A real ``bool`` (``np.bool_`` too), returned as ``bool``; anything else (``0``, ``1``,
+    ``"yes"``, ``None``, an array) is a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def positive_int(name: str, value: Any) -> int:
     out = as_int(name, value)
     if out <= 0:

@@ -386,8 +386,7 @@ class FisherShaped(AbstractGaussianNoise):
 
     def __check_init__(self):
         V.nonnegative("scale", self.scale)
-        if not isinstance(self.replace, (bool, np.bool_)):
-            raise TypeError(f"replace must be a bool, got {type(self.replace).__name__}")
+        V.flag("replace", self.replace)
 
     def bind(self, landscape):
         if not isinstance(landscape, AbstractFiniteSum):
@@ -553,8 +552,7 @@ class ExactMinibatch(AbstractNoise):
     citation: ClassVar[str] = "Chaudhari & Soatto 2018, Stochastic gradient descent performs variational inference"
 
     def __check_init__(self):
-        if not isinstance(self.replace, (bool, np.bool_)):
-            raise TypeError(f"replace must be a bool, got {type(self.replace).__name__}")
+        V.flag("replace", self.replace)
 
     def _gaussian(self) -> "FisherShaped":
         return FisherShaped(1.0, bool(self.replace))

@@ -91,6 +91,8 @@ def test_bad_inputs():
         measure.two_batch_noise_scale(loss, jnp.zeros(2), X, jnp.zeros(10), key=0, b_small=2, b_big=4)
     with pytest.raises(ValueError, match="max_hvp_examples"):
         measure.gradient_noise_stats(loss, jnp.zeros(2), X, jnp.zeros(10), max_hvp_examples=0)
+    with pytest.raises(TypeError, match=r"hessian must be a bool \(True or False\), got int 1"):
+        measure.gradient_noise_stats(loss, jnp.zeros(2), X, jnp.zeros(10), hessian=1)  # 1 is not True
 
 
 @pytest.mark.parametrize("where", ["X", "y"])

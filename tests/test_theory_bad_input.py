@@ -97,3 +97,35 @@ def test_stationary_covariance_takes_a_real_effective_batch_size():
     noise enters as C/B, so B = 2.5 equals C/2.5 at B = 1."""
     H, C = np.diag([1.0, 3.0]), np.array([[1.0, 0.2], [0.2, 0.5]])
     np.testing.assert_allclose(T.stationary_covariance(H, C, 0.1, 2.5), T.stationary_covariance(H, C / 2.5, 0.1, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        # a bool is not the number 1 (an audit found these accepted)
+        (lambda: T.eps_opt(True, 1.0, 1.0), TypeError, "batch_size must be a real number > 0, got True"),
+        (lambda: T.eps_opt(np.array([True, False]), 1.0, 1.0), TypeError, "batch_size .* boolean array"),
+        (lambda: T.kramers_time(0.25, np.bool_(True), -1.0, 0.1), TypeError, "curvature_min must be a real number"),
+        (lambda: T.two_batch_estimators(False, 0.5, 1, 2), TypeError, "sqnorm_small must be a real number >= 0"),
+        # a minibatch larger than the data set
+        (lambda: T.mandt_optimal_lr(10, 20, np.eye(2)), ValueError, "batch_size must be <= n_examples"),
+        # arrays that cannot broadcast: named, not NumPy's "operands could not be broadcast"
+        (lambda: T.eps_opt(np.ones(2), np.ones(3), 1.0), ValueError,
+         r"batch_size, eps_max, b_noise must broadcast together .* batch_size of shape \(2,\), eps_max of shape \(3,\)"),
+        (lambda: T.delta_l_opt(np.ones(2), np.ones(3), 1.0), ValueError, "delta_l_max of shape"),
+        (lambda: T.steps_and_examples(np.ones(2), np.ones(3), 1.0), ValueError, "s_min of shape"),
+        (lambda: T.two_batch_estimators(np.ones(2), np.ones(3), 1, 2), ValueError, "sqnorm_big of shape"),
+        (lambda: T.kramers_time(np.ones(2), np.ones(3), -1.0, 0.1), ValueError, "curvature_min of shape"),
+        (lambda: T.temperature(np.full(2, 0.1), np.array([2, 3, 4]), 10), ValueError, r"batch_size of shape \(3,\)"),
+        (lambda: T.isotropic_temperature(np.full(2, 0.1), np.array([2, 3, 4]), 1.0), ValueError, "lr of shape"),
+        (lambda: T.scaled_lr(np.full(2, 0.1), np.array([2, 3, 4]), 8), ValueError, "batch0 of shape"),
+    ],
+)
+def test_bools_oversized_batches_and_unbroadcastable_arrays_are_named(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
+
+
+def test_broadcastable_arrays_still_broadcast():
+    assert T.eps_opt(np.ones((2, 1)), np.ones((1, 3)), 1.0).shape == (2, 3)
+    assert T.mandt_optimal_lr(10, 10, np.eye(2)) == pytest.approx(2.0)  # B = N is allowed

@@ -68,8 +68,7 @@ def resolve_size(quick: bool, size: str | None) -> str:
         >>> resolve_size(True, None), resolve_size(False, None), resolve_size(False, "toy")
         ('quick', 'full', 'toy')
     """
-    if not isinstance(quick, (bool, np.bool_)):
-        raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
+    quick = V.flag("quick", quick)
     if size is None:
         return "quick" if quick else "full"
     if size not in SIZES:

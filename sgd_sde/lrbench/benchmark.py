@@ -329,8 +329,7 @@ def benchmark(key, policies: Mapping[str, Any] | Sequence[str] | None = None, ta
     key = check_key(key)
     if task != "digits":
         raise ValueError(f"task must be 'digits' (the built-in task), got {task!r}")
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
+    quick = V.flag("quick", quick)
     n = V.positive_int("n_steps", n_steps if n_steps is not None else (400 if quick else 1500))
     seeds = np.asarray([V.as_int("seeds", s) for s in (seeds if seeds is not None else range(3 if quick else 5))], np.int64)
     if seeds.size == 0 or np.any(seeds < 0) or np.unique(seeds).size != seeds.size:

@@ -58,8 +58,7 @@ def filter_normalized_direction(key, params: Any, *, ignore_1d: bool = True) -> 
         Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets", Section 4.
     """
     key = as_key(key)
-    if not isinstance(ignore_1d, bool):
-        raise TypeError(f"ignore_1d must be a bool, got {type(ignore_1d).__name__}")
+    ignore_1d = V.flag("ignore_1d", ignore_1d)
     check_params(params)
     return _filter_normalized(key, params, ignore_1d)
 

@@ -190,7 +190,8 @@ def gradient_noise_stats(
 
     Raises:
         ValueError: on mismatched data, a non-positive ``chunk_size``/``max_hvp_examples``.
-        TypeError: if ``loss_fn`` is not callable or ``key`` is missing when subsampling.
+        TypeError: if ``loss_fn`` is not callable, ``hessian`` is not a bool, or ``key`` is missing
+            when subsampling.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -204,6 +205,7 @@ def gradient_noise_stats(
         McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", eqs. 2.7–2.8 (B_noise,
         B_simple).
     """
+    hessian = V.flag("hessian", hessian)
     obj = Objective(loss_fn, params, X, y, chunk_size=chunk_size)
     n = obj.n_examples
     if max_hvp_examples is not None:
@@ -418,8 +420,7 @@ def two_batch_noise_scale(
         raise ValueError(f"b_big must be <= the number of examples N={n}, got b_big={bb}")
     n_pairs = count("n_pairs", n_pairs, item_bytes=8 * (bs + bb + obj.dim))
     key = as_key(key)
-    if not isinstance(replace, bool):
-        raise TypeError(f"replace must be a bool, got {type(replace).__name__}")
+    replace = V.flag("replace", replace)
 
     s, b = _pair_norms(obj.loss_fn, obj.spec, obj.theta, obj.X, obj.y, key, n_pairs, bs, bb, replace)
     s, b = np.asarray(s, np.float64), np.asarray(b, np.float64)

@@ -296,8 +296,7 @@ def sweep(
     model_fn = _checked_model_fn(model_fn, b_arr)
     opt = make_optimizer(optimizer, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm)
     rec = None if record_every is None else V.count("record_every", record_every)
-    if not isinstance(vectorize, bool):
-        raise TypeError(f"vectorize must be a bool, got {type(vectorize).__name__}")
+    vectorize = V.flag("vectorize", vectorize)
     members = _member_sharding(devices, mesh, vectorize)
     loop = _member_loop(member_loop, members)
 

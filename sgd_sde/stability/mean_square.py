@@ -63,8 +63,7 @@ def exact_factor_1d(lr, curvatures, batch_size, replace: bool = False) -> float:
     if h.size == 0:
         raise ValueError("curvatures must hold at least one per-example curvature, got an empty array")
     batch_size = V.positive_int("batch_size", batch_size)
-    if not isinstance(replace, (bool, np.bool_)):
-        raise TypeError(f"replace must be a bool, got {type(replace).__name__}")
+    replace = V.flag("replace", replace)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             out = float(mean_square_factor(lr, h, batch_size, replace=bool(replace)))

@@ -36,8 +36,14 @@ def compiled(module: str, name: str, backend: str = "numpy") -> Callable:
 
 
 def positive_values(name: str, value, *, allow_zero: bool = False):
-    """A positive scalar (``float``) or array of positive values (float64 ``ndarray``)."""
-    arr = V.finite_array(name, value).astype(np.float64)
+    """A positive scalar (``float``) or array of positive values (float64 ``ndarray``); a ``bool``
+    (or a boolean array) is a ``TypeError``, not the number 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    arr = V.finite_array(name, value)
+    if arr.dtype == bool:
+        raise TypeError(f"{name} must be a real number {'>= 0' if allow_zero else '> 0'}, got a boolean array")
+    arr = arr.astype(np.float64)
     bad = arr < 0 if allow_zero else arr <= 0
     if np.any(bad):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {name}={value!r}")
@@ -71,11 +77,18 @@ def integer_values(name: str, value, *, minimum: int = 1, scalar: bool = False):
     return float(arr) if arr.ndim == 0 else arr
 
 
-def flag(name: str, value) -> bool:
-    """A real ``bool`` (``np.bool_`` too); anything else (``0``, ``"yes"``, ``None``, an array) is a ``TypeError``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
-    return bool(value)
+def broadcast(**arrays) -> None:
+    """Refuse array arguments whose shapes do not broadcast together (NumPy's rules), naming them,
+    before any arithmetic (NumPy's own message names only shapes)."""
+    shapes = {name: np.shape(value) for name, value in arrays.items()}
+    try:
+        np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        named = ", ".join(f"{name} of shape {shape}" for name, shape in shapes.items())
+        raise ValueError(f"{', '.join(shapes)} must broadcast together (NumPy's rules), got {named}") from None
+
+
+flag = V.flag  # a real bool; one definition for the package
 
 
 def vector(name: str, value) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import _validate as V
 from ._check import Check, exact, identity
-from ._numeric import positive_values
+from ._numeric import broadcast, positive_values
 
 __all__ = [
     "kramers_time",
@@ -101,6 +101,7 @@ def kramers_time(barrier, curvature_min, curvature_saddle, temperature):
         raise ValueError(f"curvature_saddle must be finite and non-zero, got curvature_saddle={curvature_saddle!r}")
     kb = float(kb) if kb.ndim == 0 else kb
     T = positive_values("temperature", temperature)
+    broadcast(barrier=dv, curvature_min=ka, curvature_saddle=kb, temperature=T)
     out = 2 * np.pi / np.sqrt(ka * kb) * np.exp(dv / T)
     return float(out) if np.ndim(out) == 0 else out
 

@@ -37,7 +37,7 @@ import functools
 import numpy as np
 
 from ._check import Check, exact, identity
-from ._numeric import compiled, integer_values, positive_values, psd_matrix
+from ._numeric import broadcast, compiled, integer_values, positive_values, psd_matrix
 
 __all__ = ["temperature", "isotropic_temperature", "probability_current", "scaled_lr"]
 
@@ -100,6 +100,7 @@ def temperature(lr, batch_size, n_examples, momentum: float = 0.0):
     eps = positive_values("lr", lr)
     B = integer_values("batch_size", batch_size)
     N = integer_values("n_examples", n_examples)
+    broadcast(lr=eps, batch_size=B, n_examples=N)
     if np.any(np.asarray(B) < 1) or np.any(np.asarray(B) > N):
         raise ValueError(f"batch_size must lie in [1, n_examples={n_examples!r}], got batch_size={batch_size!r}")
     from .. import _validate as V
@@ -138,6 +139,7 @@ def isotropic_temperature(lr, batch_size, variance):
     eps = positive_values("lr", lr)
     B = positive_values("batch_size", batch_size)
     s2 = positive_values("variance", variance, allow_zero=True)
+    broadcast(lr=eps, batch_size=B, variance=s2)
     return compiled("gibbs", "isotropic_T")(eps, B, s2)
 
 
@@ -213,6 +215,7 @@ def scaled_lr(lr0, batch0, batch, rule: str = "linear"):
     lr0 = positive_values("lr0", lr0)
     b0 = integer_values("batch0", batch0)
     b = integer_values("batch", batch)
+    broadcast(lr0=lr0, batch0=b0, batch=b)
     if rule == "linear":
         return lr0 * b / b0
     if rule == "sqrt":

@@ -283,14 +283,15 @@ def mandt_optimal_lr(n_examples, batch_size, noise_cov) -> float:
 
     Args:
         n_examples: data-set size ``N > 0``.
-        batch_size: ``S > 0``.
+        batch_size: ``0 < S ≤ N``.
         noise_cov: per-example gradient-noise covariance ``BBᵀ``, symmetric PSD ``(D, D)``, not 0.
 
     Returns:
         ``ε*`` (float).
 
     Raises:
-        ValueError: non-positive ``n_examples``/``batch_size``, non-PSD or zero ``noise_cov``.
+        ValueError: non-positive ``n_examples``/``batch_size``, ``batch_size > n_examples``, non-PSD or
+            zero ``noise_cov``.
 
     Examples:
         >>> import numpy as np
@@ -303,6 +304,9 @@ def mandt_optimal_lr(n_examples, batch_size, noise_cov) -> float:
     """
     N = integer_values("n_examples", n_examples, scalar=True)
     S = integer_values("batch_size", batch_size, scalar=True)
+    if S > N:
+        raise ValueError(f"batch_size must be <= n_examples (a minibatch of the data set), got batch_size={batch_size!r} "
+                         f"> n_examples={n_examples!r}")
     bb = psd_matrix("noise_cov", noise_cov)
     tr = float(np.trace(bb))
     if not tr > 0:

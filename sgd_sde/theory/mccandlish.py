@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 
 from ._check import Check, exact, identity
-from ._numeric import compiled, positive_values, psd_matrix, vector
+from ._numeric import broadcast, compiled, positive_values, psd_matrix, vector
 
 __all__ = [
     "expected_loss_after_step",
@@ -327,6 +327,7 @@ def eps_opt(batch_size, eps_max, b_noise):
     B = positive_values("batch_size", batch_size)
     em = positive_values("eps_max", eps_max)
     bn = positive_values("b_noise", b_noise, allow_zero=True)
+    broadcast(batch_size=B, eps_max=em, b_noise=bn)
     return compiled("mccandlish", "eps_opt_reduced")(B, em, bn)
 
 
@@ -354,6 +355,7 @@ def delta_l_opt(batch_size, delta_l_max, b_noise):
     B = positive_values("batch_size", batch_size)
     dl = positive_values("delta_l_max", delta_l_max)
     bn = positive_values("b_noise", b_noise, allow_zero=True)
+    broadcast(batch_size=B, delta_l_max=dl, b_noise=bn)
     return compiled("mccandlish", "delta_l_opt_reduced")(B, dl, bn)
 
 
@@ -384,6 +386,7 @@ def steps_and_examples(batch_size, s_min, b_noise):
     B = positive_values("batch_size", batch_size)
     s = positive_values("s_min", s_min)
     bn = positive_values("b_noise", b_noise)
+    broadcast(batch_size=B, s_min=s, b_noise=bn)
     return compiled("mccandlish", "steps")(B, s, bn), compiled("mccandlish", "examples")(B, s, bn)
 
 
@@ -422,6 +425,7 @@ def two_batch_estimators(sqnorm_small, sqnorm_big, b_small, b_big):
     big = positive_values("sqnorm_big", sqnorm_big, allow_zero=True)
     bs = positive_values("b_small", b_small)
     bb = positive_values("b_big", b_big)
+    broadcast(sqnorm_small=small, sqnorm_big=big, b_small=bs, b_big=bb)
     if np.any(np.asarray(bb) <= np.asarray(bs)):
         raise ValueError(f"b_big must be > b_small, got b_small={b_small!r}, b_big={b_big!r}")
     g2 = compiled("mccandlish", "g2_two_batch")(small, big, bs, bb)
