@@ -101,6 +101,9 @@ def test_traceable_schedules_still_run_traced():
 def test_scalar_only_lr_schedule_is_a_type_error_naming_it(data, model):
     with pytest.raises(TypeError, match=r"^lr_schedule must accept an array of steps.*truth value"):
         train(jax.random.key(1), model, data, lr_schedule=lambda k: 0.1 if k < 5 else 0.01, **KW)
+    for run in (dict(n_steps=4), dict(n_epochs=1)):  # the batch schedule too, also where n_epochs is counted
+        with pytest.raises(TypeError, match=r"^batch_schedule must accept an array of steps.*truth value"):
+            train(jax.random.key(1), model, data, batch_schedule=lambda k: 16 if k < 2 else 32, **run)
     with pytest.raises(TypeError, match=r"^lr_shape must accept an array of steps"):
         sweep(jax.random.key(0), _mf(data), data, lrs=[0.1], batch_sizes=[16], n_steps=2,
               lr_shape=lambda k: 1.0 if k < 5 else 0.5)

@@ -184,8 +184,8 @@ def _jnp_lr(lr_schedule, table):
 
 
 def _on_host(name, schedule):
-    """``schedule`` as :func:`~._plan.learning_rates` calls it (on ``np.arange(n_steps)``), a failure
-    of the call re-raised as a TypeError naming ``name``."""
+    """``schedule`` as :func:`~._plan.learning_rates` / :func:`~._plan.batch_sizes` call it (on
+    ``np.arange(n_steps)``), a failure of the call re-raised as a TypeError naming ``name``."""
     if not callable(schedule):
         return schedule
 
@@ -470,8 +470,10 @@ def train(
             must be finite and > 0 at every step. One that also works on a traced int (everything
             in :mod:`sgd_sde.schedules`, optax schedules) runs inside the compiled loop; one
             written for NumPy only (``np.exp(-np.asarray(k))``) is looked up in its host values.
-        batch_schedule: int or callable ``k -> B_k`` (e.g. :func:`sgd_sde.schedules.increase_batch`);
-            integers in ``[1, N_train]``; with ghost batch norm each must be a multiple of ``B_S``.
+        batch_schedule: int or callable ``k -> B_k`` (e.g. :func:`sgd_sde.schedules.increase_batch`),
+            evaluated on the host on ``np.arange(n_steps)`` like ``lr_schedule`` (branch with
+            ``np.where``, not ``if``); integers in ``[1, N_train]``; with ghost batch norm each must
+            be a multiple of ``B_S``.
         n_steps, n_epochs: run length (give at most one; default ``n_epochs=30``).
         swa: :class:`~sgd_sde.networks.SWA` settings or ``None``.
         probes: callables ``probe(model, state, data, step) -> dict`` (a list, one probe, or a
@@ -510,7 +512,8 @@ def train(
 
     Raises:
         TypeError: wrong ``model``/``data``/``key``/``probes`` types, a ``state`` unlike
-            ``model.init_state()``, an ``lr_schedule`` that fails on ``np.arange(n_steps)``.
+            ``model.init_state()``, an ``lr_schedule`` or ``batch_schedule`` that fails on
+            ``np.arange(n_steps)``.
         ValueError: a non-positive or non-finite learning rate at any step (naming
             ``lr_schedule`` and the step), a batch size outside ``[1, N_train]`` or not a multiple
             of the ghost batch size (naming ``batch_schedule``), both run lengths, a run length
@@ -542,6 +545,7 @@ def train(
     if n_steps is not None and n_epochs is not None:
         raise ValueError(f"give n_steps or n_epochs, not both (got n_steps={n_steps}, n_epochs={n_epochs})")
     steps_from = "n_steps"
+    batch_schedule = _on_host("batch_schedule", batch_schedule)  # like lr_schedule: called on arrays of steps
     if n_steps is None:
         n_epochs = 30 if n_epochs is None else n_epochs
         n_steps = steps_for_epochs(batch_schedule, n_epochs, N)
