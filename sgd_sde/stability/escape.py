@@ -273,6 +273,11 @@ def landscape_functions(landscape) -> tuple[Callable, Callable, Callable]:
     return tuple(wrap(f) for f in fns)
 
 
+# why solve_ivp may fail on either segment (the same for both)
+_TOO_STEEP = ("(Φ = ∫V'/D too steep to resolve in float64: a tiny temperature, or a start far up a wall, where "
+              "theory.mean_first_passage_time_1d may resolve it)")
+
+
 def mean_first_passage_time(potential, temperature, start, end, *, lower=None, grad=None,
                             rtol: float = 1e-10) -> float:
     r"""Exact mean first-passage time of a 1-D diffusion, by ODE quadrature.
@@ -432,13 +437,9 @@ def _mfpt(pot, temperature, x0: float, xe: float, lower, grad, rtol: float) -> f
     first = solve_ivp(lambda y, u: rhs(y, u, False), (lo, a), [phi_lo, 0.0], **opts)
     where = f"temperature={temperature}, start={x0}, end={xe}"
     if not first.success:
-        raise ValueError(f"quadrature failed on [lower, start] for {where}: {first.message} (Φ = ∫V'/D too steep "
-                         "to resolve in float64: a tiny temperature, or a start far up a wall, where "
-                         "theory.mean_first_passage_time_1d may resolve it)")
+        raise ValueError(f"quadrature failed on [lower, start] for {where}: {first.message} {_TOO_STEEP}")
     phi_a, inner_a = float(first.y[0, -1]), float(first.y[1, -1])
     second = solve_ivp(lambda y, u: rhs(y, u, True), (a, b), [phi_a, inner_a, 0.0], **opts)
     if not second.success:
-        raise ValueError(f"quadrature failed on [start, end] for {where}: {second.message} (Φ = ∫V'/D too steep "
-                         "to resolve in float64: a tiny temperature, or a start far up a wall, where "
-                         "theory.mean_first_passage_time_1d may resolve it)")
+        raise ValueError(f"quadrature failed on [start, end] for {where}: {second.message} {_TOO_STEEP}")
     return float(second.y[2, -1])
